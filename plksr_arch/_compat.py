@@ -1,0 +1,91 @@
+"""Every basicsr 1.4.2 / torchvision workaround plksr-arch needs, in one place, applied once by `apply()`.
+
+basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fix below carries its reason:
+
+- torchvision >= 0.17 removed `torchvision.transforms.functional_tensor`; basicsr's degradations import it at package
+  import time, so the module is aliased to its private successor before basicsr is first imported.
+- `basicsr.train.load_resume_state` maps every tensor to CUDA (crashes on CPU-only machines) and its auto-resume
+  looks under `./experiments` of the working directory instead of the run's own `training_states` folder.
+- `basicsr.utils.dist_util.init_dist` hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails
+  without CUDA; the replacement picks NCCL with CUDA and Gloo without.
+- lmdb >= 2 refuses to open one environment twice in a process, which basicsr's paired LMDB dataset does: that is
+  fixed by the `lmdb<2` pin in setup.py, not by code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import os.path as osp
+import sys
+from typing import Any
+
+import torch
+
+_applied = False
+
+
+def _alias_functional_tensor() -> None:
+    """Point the removed `torchvision.transforms.functional_tensor` at `_functional_tensor`."""
+    name = "torchvision.transforms.functional_tensor"
+    if name in sys.modules:
+        return
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError:
+        sys.modules[name] = importlib.import_module("torchvision.transforms._functional_tensor")
+
+
+def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
+    """Start torch.distributed for `--launcher pytorch|slurm` with NCCL on CUDA and Gloo on CPU."""
+    if launcher != "pytorch":
+        from basicsr.utils import dist_util
+
+        dist_util._init_dist_slurm(backend or "nccl", **kwargs)
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", os.environ["RANK"])) % torch.cuda.device_count())
+        backend = backend or "nccl"
+    else:
+        backend = "gloo" if backend in (None, "nccl") else backend
+    torch.distributed.init_process_group(backend=backend)
+
+
+def latest_training_state(training_states_dir: str) -> str | None:
+    """Path of the highest-iteration `<iter>.state` file in a run's training_states folder, or None."""
+    if not osp.isdir(training_states_dir):
+        return None
+    iters = [int(f[: -len(".state")]) for f in os.listdir(training_states_dir) if f.endswith(".state")]
+    return osp.join(training_states_dir, f"{max(iters)}.state") if iters else None
+
+
+def load_resume_state(opt: dict) -> dict | None:
+    """basicsr's `load_resume_state`, with auto-resume under the run's own folder and tensors mapped to CPU."""
+    from basicsr.utils import check_resume
+
+    path = latest_training_state(opt["path"]["training_states"]) if opt.get("auto_resume") else None
+    path = path or opt["path"].get("resume_state")
+    if not path:
+        return None
+    opt["path"]["resume_state"] = path
+    # Training states hold optimizer/scheduler dicts (a collections.Counter among them), which weights_only
+    # unpickling accepts; CPU mapping keeps them loadable anywhere, optimizers move them to the params' device.
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    check_resume(opt, state["iter"])
+    return state
+
+
+def apply() -> None:
+    """Apply every fix once; safe to call again."""
+    global _applied
+    if _applied:
+        return
+    _alias_functional_tensor()
+    import basicsr.train
+    import basicsr.utils.dist_util
+    import basicsr.utils.options
+
+    basicsr.utils.dist_util.init_dist = init_dist
+    basicsr.utils.options.init_dist = init_dist
+    basicsr.train.load_resume_state = load_resume_state
+    _applied = True

@@ -1,0 +1,384 @@
+"""PLKSR: Partial Large Kernel CNNs for Efficient Super-Resolution (Lee, Yun, Ro; arXiv 2404.11848).
+
+Reads top-down: channel mixers (CCM/ICCM/DCCM) -> partial large-kernel convolutions (PLKC and its ablation
+variants) -> Element-wise Attention (EA) -> PLKBlock -> PLKSR -> named presets. Parameter names follow the official
+implementation (typo `channe_mixer` included) so released checkpoints load with `strict=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+CCMType = Literal["CCM", "ICCM", "DCCM"]
+LKType = Literal["PLK", "SparsePLK", "RectSparsePLK"]
+CCM_TYPES: tuple[str, ...] = ("CCM", "ICCM", "DCCM")
+LK_TYPES: tuple[str, ...] = ("PLK", "SparsePLK", "RectSparsePLK")
+
+
+def _init_weight(conv: nn.Conv2d) -> None:
+    """The official initialisation: truncated normal (std 0.02) on the weight, PyTorch's default bias."""
+    nn.init.trunc_normal_(conv.weight, std=0.02)
+
+
+def _identity_kernel(channels: int, size: int, like: torch.Tensor) -> torch.Tensor:
+    """A `channels x channels x size x size` kernel whose convolution is the identity (odd `size`)."""
+    kernel = torch.zeros(channels, channels, size, size, dtype=like.dtype, device=like.device)
+    kernel[torch.arange(channels), torch.arange(channels), size // 2, size // 2] = 1.0
+    return kernel
+
+
+class CCM(nn.Sequential):
+    """Convolutional Channel Mixer (CCM): 3x3 conv to 2*dim, GELU, 1x1 conv back to dim."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.GELU(), nn.Conv2d(dim * 2, dim, 1, 1, 0))
+        _init_weight(self[-1])
+
+
+class ICCM(nn.Sequential):
+    """Inverted Convolutional Channel Mixer (ICCM): 1x1 conv to 2*dim, GELU, 3x3 conv back to dim."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(nn.Conv2d(dim, dim * 2, 1, 1, 0), nn.GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
+        _init_weight(self[-1])
+
+
+class DCCM(nn.Sequential):
+    """Doubled Convolutional Channel Mixer (DCCM): 3x3 conv to 2*dim, GELU, 3x3 conv back to dim."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
+        _init_weight(self[-1])
+
+
+_MIXERS: dict[str, type[nn.Sequential]] = {"CCM": CCM, "ICCM": ICCM, "DCCM": DCCM}
+
+
+class _PartialConv(nn.Module):
+    """Applies `large_kernel` to the first `pdim` channels and passes the others through.
+
+    With autograd recording (training, or eval with gradients on) the result is built by split + concat. Without
+    autograd the result is written into the input tensor in place, the official memory trick: the input is always
+    the channel mixer's fresh output, never a tensor the caller keeps. Both paths give identical values.
+    """
+
+    def __init__(self, pdim: int) -> None:
+        super().__init__()
+        self.idx = pdim
+
+    def large_kernel(self, x1: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            x1, x2 = torch.split(x, [self.idx, x.size(1) - self.idx], dim=1)
+            return torch.cat([self.large_kernel(x1), x2], dim=1)
+        x[:, : self.idx] = self.large_kernel(x[:, : self.idx])
+        return x
+
+
+class PLKConv2d(_PartialConv):
+    """Partial Large Kernel Convolution (PLKC): one dense k x k conv on the first `pdim` channels."""
+
+    def __init__(self, pdim: int, kernel_size: int, with_idt: bool = False) -> None:
+        super().__init__(pdim)
+        self.with_idt = with_idt
+        self.conv = nn.Conv2d(pdim, pdim, kernel_size, 1, kernel_size // 2)
+        _init_weight(self.conv)
+
+    def large_kernel(self, x1: torch.Tensor) -> torch.Tensor:
+        return self.conv(x1) + x1 if self.with_idt else self.conv(x1)
+
+    @torch.no_grad()
+    def convert(self) -> None:
+        """Fold the identity branch into the kernel (no-op without `with_idt`)."""
+        if self.with_idt:
+            w = self.conv.weight
+            w.add_(_identity_kernel(w.size(0), w.size(2), w))
+            self.with_idt = False
+
+
+class SparsePLKConv2d(_PartialConv):
+    """Sparse PLKC (ablation, RepLKNet/UniRepLKNet style): parallel dilated convs, re-parameterisable to one PLKC.
+
+    `convs[i]` is a dense pdim->pdim conv of size `sparse_kernels[i]` and dilation `sparse_dilations[i]`; with
+    `use_max_kernel` one more dense `k_max x k_max` conv follows, `k_max = max(kernel_size, (k_i - 1) * d_i + 1)`.
+    `convert()` merges them (and the identity) into one `conv` of size `k_max`, the key layout of PLKConv2d.
+    """
+
+    def __init__(
+        self,
+        pdim: int,
+        kernel_size: int,
+        sparse_kernels: Sequence[int],
+        sparse_dilations: Sequence[int],
+        use_max_kernel: bool,
+        with_idt: bool,
+    ) -> None:
+        super().__init__(pdim)
+        self.with_idt = with_idt
+        pairs = list(zip(sparse_kernels, sparse_dilations, strict=True))
+        self.max_kernel_size = max([kernel_size] + [(k - 1) * d + 1 for k, d in pairs])
+        convs = [nn.Conv2d(pdim, pdim, k, 1, (k // 2) * d, dilation=d) for k, d in pairs]
+        if use_max_kernel:
+            convs.append(nn.Conv2d(pdim, pdim, self.max_kernel_size, 1, self.max_kernel_size // 2))
+        self.convs: nn.ModuleList | None = nn.ModuleList(convs)
+        for conv in convs:
+            _init_weight(conv)
+        self.conv: nn.Conv2d | None = None
+
+    def large_kernel(self, x1: torch.Tensor) -> torch.Tensor:
+        if self.convs is None:
+            return self.conv(x1)
+        out = sum(conv(x1) for conv in self.convs)
+        return out + x1 if self.with_idt else out
+
+    @torch.no_grad()
+    def convert(self) -> None:
+        """Merge the parallel (dilated) convs and the identity into one dense `conv` of size `k_max`."""
+        if self.convs is None:
+            return
+        size = self.max_kernel_size
+        first = self.convs[0].weight
+        weight = torch.zeros(first.size(0), first.size(1), size, size, dtype=first.dtype, device=first.device)
+        bias = torch.zeros_like(self.convs[0].bias)
+        for conv in self.convs:
+            d, k = conv.dilation[0], conv.kernel_size[0]
+            span = (k - 1) * d + 1
+            start = (size - span) // 2
+            weight[:, :, start : start + span : d, start : start + span : d] += conv.weight
+            bias += conv.bias
+        if self.with_idt:
+            weight += _identity_kernel(weight.size(0), size, weight)
+        self.conv = nn.Conv2d(weight.size(1), weight.size(0), size, 1, size // 2).to(weight.device, weight.dtype)
+        self.conv.weight.copy_(weight)
+        self.conv.bias.copy_(bias)
+        self.convs = None
+        self.with_idt = False
+
+
+class RectSparsePLKConv2d(_PartialConv):
+    """Rectangular sparse PLKC (ablation, SLaK style): k x k/3, k/3 x k and k/3 x k/3 convs summed; no re-param."""
+
+    def __init__(self, pdim: int, kernel_size: int) -> None:
+        super().__init__(pdim)
+        m, n = kernel_size, kernel_size // 3
+        self.mn_conv = nn.Conv2d(pdim, pdim, (m, n), 1, (m // 2, n // 2))
+        self.nm_conv = nn.Conv2d(pdim, pdim, (n, m), 1, (n // 2, m // 2))
+        self.nn_conv = nn.Conv2d(pdim, pdim, (n, n), 1, (n // 2, n // 2))
+        for conv in (self.mn_conv, self.nm_conv, self.nn_conv):
+            _init_weight(conv)
+
+    def large_kernel(self, x1: torch.Tensor) -> torch.Tensor:
+        return self.mn_conv(x1) + self.nm_conv(x1) + self.nn_conv(x1)
+
+
+class EA(nn.Module):
+    """Element-wise Attention (EA): `x * sigmoid(conv3x3(x))`."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(dim, dim, 3, 1, 1), nn.Sigmoid())
+        _init_weight(self.f[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.f(x)
+
+
+class PLKBlock(nn.Module):
+    """PLK block: `x + refine(EA(PLKC(channel_mixer(x))))`."""
+
+    def __init__(
+        self,
+        dim: int,
+        ccm_type: CCMType,
+        kernel_size: int,
+        split_ratio: float,
+        lk_type: LKType = "PLK",
+        use_max_kernel: bool = False,
+        sparse_kernels: Sequence[int] = (5, 5, 5, 5),
+        sparse_dilations: Sequence[int] = (1, 2, 3, 4),
+        with_idt: bool = False,
+        use_ea: bool = True,
+    ) -> None:
+        super().__init__()
+        self.channe_mixer = _MIXERS[ccm_type](dim)
+        pdim = int(dim * split_ratio)
+        if lk_type == "PLK":
+            self.lk: _PartialConv = PLKConv2d(pdim, kernel_size, with_idt)
+        elif lk_type == "SparsePLK":
+            self.lk = SparsePLKConv2d(pdim, kernel_size, sparse_kernels, sparse_dilations, use_max_kernel, with_idt)
+        else:
+            self.lk = RectSparsePLKConv2d(pdim, kernel_size)
+        self.attn = EA(dim) if use_ea else nn.Identity()
+        self.refine = nn.Conv2d(dim, dim, 1, 1, 0)
+        _init_weight(self.refine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.refine(self.attn(self.lk(self.channe_mixer(x))))
+
+
+def _repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
+    """`repeat_interleave(x, n, dim=1)` from ops Core ML supports (unsqueeze, expand, reshape)."""
+    b, c, h, w = x.shape
+    return x.unsqueeze(2).expand(b, c, n, h, w).reshape(b, c * n, h, w)
+
+
+class PLKSR(nn.Module):
+    """Partial Large Kernel CNN for efficient Super-Resolution (PLKSR).
+
+    `feats = conv3x3(3 -> dim), PLKBlock x n_blocks, conv3x3(dim -> 3 * s * s)`; the output is
+    `PixelShuffle(s)(feats(x) + repeat_interleave(x, s * s, dim=1))`, i.e. the global skip is a nearest-neighbour
+    upsample of the input. Defaults are the paper's main model (PLKSR x4: DCCM, k=17, 28 blocks, dim 64, EA on).
+
+    Args:
+        dim: feature channels.
+        n_blocks: number of PLK blocks.
+        upscaling_factor: output scale s.
+        ccm_type: channel mixer, CCM | ICCM | DCCM.
+        kernel_size: large kernel size k of PLKC (odd).
+        split_ratio: fraction of channels the large kernel sees (`pdim = int(dim * split_ratio)`).
+        lk_type: PLK (the paper's PLKC) or the ablations SparsePLK | RectSparsePLK.
+        use_max_kernel: SparsePLK only: add a dense k_max x k_max conv to the sparse ones.
+        sparse_kernels: SparsePLK only: kernel size of each parallel conv.
+        sparse_dilations: SparsePLK only: dilation of each parallel conv.
+        with_idt: PLK/SparsePLK: add an identity branch around the large kernel (folded by `convert()`).
+        use_ea: use Element-wise Attention (EA); PLKSR-tiny has it off.
+        is_coreml: build the global skip from ops Core ML converts (same values).
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int = 64,
+        n_blocks: int = 28,
+        upscaling_factor: int = 4,
+        ccm_type: CCMType = "DCCM",
+        kernel_size: int = 17,
+        split_ratio: float = 0.25,
+        lk_type: LKType = "PLK",
+        use_max_kernel: bool = False,
+        sparse_kernels: Sequence[int] = (5, 5, 5, 5),
+        sparse_dilations: Sequence[int] = (1, 2, 3, 4),
+        with_idt: bool = False,
+        use_ea: bool = True,
+        is_coreml: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_args(
+            dim,
+            n_blocks,
+            upscaling_factor,
+            ccm_type,
+            kernel_size,
+            split_ratio,
+            lk_type,
+            sparse_kernels,
+            sparse_dilations,
+        )
+        self.upscaling_factor = upscaling_factor
+        self.is_coreml = is_coreml
+        blocks = [
+            PLKBlock(
+                dim,
+                ccm_type,
+                kernel_size,
+                split_ratio,
+                lk_type,
+                use_max_kernel,
+                sparse_kernels,
+                sparse_dilations,
+                with_idt,
+                use_ea,
+            )
+            for _ in range(n_blocks)
+        ]
+        self.feats = nn.Sequential(
+            nn.Conv2d(3, dim, 3, 1, 1), *blocks, nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1)
+        )
+        _init_weight(self.feats[0])
+        _init_weight(self.feats[-1])
+        self.to_img = nn.PixelShuffle(upscaling_factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.upscaling_factor**2
+        skip = _repeat_channels(x, n) if self.is_coreml else torch.repeat_interleave(x, n, dim=1)
+        return self.to_img(self.feats(x) + skip)
+
+    @torch.no_grad()
+    def convert(self) -> PLKSR:
+        """Re-parameterise for inference: fold identities and merge sparse kernels into one PLKC per block."""
+        for module in self.modules():
+            if isinstance(module, (PLKConv2d, SparsePLKConv2d)):
+                module.convert()
+        return self
+
+
+def _check_args(
+    dim: int,
+    n_blocks: int,
+    upscaling_factor: int,
+    ccm_type: str,
+    kernel_size: int,
+    split_ratio: float,
+    lk_type: str,
+    sparse_kernels: Sequence[int],
+    sparse_dilations: Sequence[int],
+) -> None:
+    """Raise ValueError naming the first invalid constructor argument."""
+    checks = [
+        ("dim", dim, isinstance(dim, int) and dim > 0, "a positive int"),
+        ("n_blocks", n_blocks, isinstance(n_blocks, int) and n_blocks >= 0, "an int >= 0"),
+        (
+            "upscaling_factor",
+            upscaling_factor,
+            isinstance(upscaling_factor, int) and upscaling_factor >= 1,
+            "an int >= 1",
+        ),
+        ("ccm_type", ccm_type, ccm_type in CCM_TYPES, f"one of {', '.join(CCM_TYPES)}"),
+        (
+            "kernel_size",
+            kernel_size,
+            isinstance(kernel_size, int) and kernel_size > 0 and kernel_size % 2 == 1,
+            "a positive odd int",
+        ),
+        (
+            "split_ratio",
+            split_ratio,
+            isinstance(split_ratio, (int, float)) and 1 <= int(dim * split_ratio) <= dim,
+            f"in (0, 1] with int(dim * split_ratio) >= 1 (dim={dim})",
+        ),
+        ("lk_type", lk_type, lk_type in LK_TYPES, f"one of {', '.join(LK_TYPES)}"),
+        (
+            "sparse_dilations",
+            sparse_dilations,
+            len(sparse_dilations) == len(sparse_kernels),
+            f"as long as sparse_kernels ({len(sparse_kernels)})",
+        ),
+    ]
+    if lk_type == "RectSparsePLK":
+        checks.append(("kernel_size", kernel_size, kernel_size >= 3, ">= 3 for RectSparsePLK"))
+    for name, value, ok, expected in checks:
+        if not ok:
+            raise ValueError(f"PLKSR: {name}={value!r} is invalid, expected {expected}")
+
+
+# Released configurations (paper Sec. 4 / official option files); both use DCCM and split_ratio 0.25.
+PRESETS: dict[str, dict[str, int | bool]] = {
+    "PLKSR": {"dim": 64, "n_blocks": 28, "kernel_size": 17, "use_ea": True},
+    "PLKSR-tiny": {"dim": 64, "n_blocks": 12, "kernel_size": 13, "use_ea": False},
+}
+
+
+def plksr(scale: int = 4) -> PLKSR:
+    """PLKSR as released (dim 64, 28 blocks, k 17, EA)."""
+    return PLKSR(upscaling_factor=scale, **PRESETS["PLKSR"])
+
+
+def plksr_tiny(scale: int = 4) -> PLKSR:
+    """PLKSR-tiny as released (dim 64, 12 blocks, k 13, no EA)."""
+    return PLKSR(upscaling_factor=scale, **PRESETS["PLKSR-tiny"])

@@ -1,0 +1,37 @@
+"""The `plksr` command: one subcommand per job; each parses, calls the library and reports.
+
+User errors (bad option files, missing data) end with one line on stderr and exit status 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import demo, test, train
+
+COMMANDS = {"train": train, "test": test, "demo": demo}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plksr", description="PLKSR super-resolution on BasicSR.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for _name, module in COMMANDS.items():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `plksr` console script."""
+    from ..options import OptionsError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
+    try:
+        return COMMANDS[args.command].run(args)
+    except (OptionsError, FileNotFoundError) as err:
+        print(f"plksr {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,43 @@
+"""`plksr train -opt X.yml`: BasicSR training with experiments under the working directory."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_basicsr_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments BasicSR's train/test scripts take."""
+    parser.add_argument("-opt", "--opt", required=True, metavar="X.yml", help="option file (BasicSR YAML)")
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch", "slurm"],
+        default="none",
+        help="distributed launcher (pytorch: run under torchrun; NCCL on CUDA, Gloo on CPU)",
+    )
+    parser.add_argument("--debug", action="store_true", help="BasicSR debug run: name prefixed debug_, frequent logs")
+    parser.add_argument(
+        "--force_yml",
+        nargs="+",
+        default=[],
+        metavar="KEY:SUB=VALUE",
+        help="override option values, e.g. train:total_iter=1000 (values are YAML)",
+    )
+    parser.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("train", help="train from a BasicSR option file")
+    add_basicsr_arguments(parser)
+    parser.add_argument(
+        "--auto_resume", action="store_true", help="resume from the latest state in experiments/<name>/training_states"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import train
+
+    weights = train.run(
+        args.opt, overrides=args.force_yml, launcher=args.launcher, auto_resume=args.auto_resume, debug=args.debug
+    )
+    print(f"Latest weights: {weights}")
+    return 0

@@ -1,0 +1,1 @@
+"""Data helpers: the embedded demo dataset (scikit-image photos) and dataset preparation."""

@@ -1,0 +1,5 @@
+"""BasicSR models for PLKSR."""
+
+from .plksr_model import PLKSRModel
+
+__all__ = ["PLKSRModel"]

@@ -1,0 +1,37 @@
+"""Register PLKSR in BasicSR's ARCH_REGISTRY and PLKSRModel in MODEL_REGISTRY (idempotent, reload-safe)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY, Registry
+
+from .archs import PLKSR
+from .models import PLKSRModel
+
+
+def _qualname(obj: Any) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def register(registry: Registry, obj: Any, name: str | None = None) -> None:
+    """Register `obj` under `name`; the same class again (also after a module reload) is a no-op.
+
+    Raises:
+        KeyError: the name is already held by a different class.
+    """
+    name = name or obj.__name__
+    held = registry._obj_map.get(name)
+    if held is not None and _qualname(held) != _qualname(obj):
+        raise KeyError(
+            f"cannot register {_qualname(obj)} as '{name}' in BasicSR's {registry._name} registry: "
+            f"the name is held by {_qualname(held)}; import only one package that provides '{name}'"
+        )
+    registry._obj_map[name] = obj
+
+
+def register_all() -> None:
+    """PLKSR (arch), PLKSRModel (model) and ESRModel, the name the official option files use for the model."""
+    register(ARCH_REGISTRY, PLKSR)
+    register(MODEL_REGISTRY, PLKSRModel)
+    register(MODEL_REGISTRY, PLKSRModel, "ESRModel")

@@ -1,0 +1,139 @@
+"""BasicSR's training pipeline for PLKSR, rooted at the working directory: `python -m plksr_arch.train -opt X.yml`.
+
+Differs from `basicsr.train.train_pipeline` in what the current stack and a CPU need: validated options
+(`plksr_arch.options`), auto-resume from the run's own folder, CPU-mapped resume states, a checkpoint on
+SIGINT/SIGTERM so a stopped run loses no work, and a final summary line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os.path as osp
+import shutil
+import signal
+import time
+from typing import Any
+
+import torch
+
+from . import _compat
+from .options import load_options
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived during training."""
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def prepare_run(opt: dict, opt_path: str) -> tuple[dict | None, logging.Logger, Any]:
+    """Resume state (or None), logger and tensorboard logger of a run; creates the experiment folders."""
+    from basicsr.train import init_tb_loggers
+    from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs, mkdir_and_rename
+    from basicsr.utils.options import dict2str
+
+    resume_state = _compat.load_resume_state(opt)
+    if resume_state is None:
+        make_exp_dirs(opt)
+        if opt["logger"].get("use_tb_logger") and "debug" not in opt["name"] and opt["rank"] == 0:
+            mkdir_and_rename(osp.join(opt["root_path"], "tb_logger", opt["name"]))
+    if opt["rank"] == 0:
+        shutil.copy(opt_path, osp.join(opt["path"]["experiments_root"], osp.basename(opt_path)))
+    log_file = osp.join(opt["path"]["log"], f"train_{opt['name']}_{get_time_str()}.log")
+    logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=log_file)
+    logger.info(get_env_info())
+    logger.info(dict2str(opt))
+    return resume_state, logger, init_tb_loggers(opt)
+
+
+def train(opt: dict, opt_path: str) -> str:
+    """Run training as configured in `opt` (from `load_options`); return the path of the latest weights."""
+    from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+    from basicsr.models import build_model
+    from basicsr.train import create_train_val_dataloader
+    from basicsr.utils import AvgTimer, MessageLogger
+
+    torch.backends.cudnn.benchmark = True
+    resume_state, logger, tb_logger = prepare_run(opt, opt_path)
+    train_loader, train_sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+    model = build_model(opt)
+    start_epoch, current_iter = 0, 0
+    if resume_state:
+        model.resume_training(resume_state)
+        start_epoch, current_iter = resume_state["epoch"], resume_state["iter"]
+        logger.info(f"Resuming training from epoch: {start_epoch}, iter: {current_iter}.")
+    msg_logger = MessageLogger(opt, current_iter, tb_logger)
+    if opt["datasets"]["train"].get("prefetch_mode") == "cuda":
+        prefetcher: Any = CUDAPrefetcher(train_loader, opt)
+    else:
+        prefetcher = CPUPrefetcher(train_loader)
+
+    logger.info(f"Start training from epoch: {start_epoch}, iter: {current_iter}")
+    data_timer, iter_timer = AvgTimer(), AvgTimer()
+    start_time = time.time()
+    val_freq = opt.get("val", {}).get("val_freq")
+    handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, total_epochs + 1):
+            train_sampler.set_epoch(epoch)
+            prefetcher.reset()
+            train_data = prefetcher.next()
+            while train_data is not None and current_iter < total_iters:
+                data_timer.record()
+                current_iter += 1
+                model.update_learning_rate(current_iter, warmup_iter=opt["train"].get("warmup_iter", -1))
+                model.feed_data(train_data)
+                model.optimize_parameters(current_iter)
+                iter_timer.record()
+                if current_iter == 1:
+                    msg_logger.reset_start_time()
+                if current_iter % opt["logger"]["print_freq"] == 0:
+                    log_vars = {"epoch": epoch, "iter": current_iter, "lrs": model.get_current_learning_rate()}
+                    log_vars.update(time=iter_timer.get_avg_time(), data_time=data_timer.get_avg_time())
+                    log_vars.update(model.get_current_log())
+                    msg_logger(log_vars)
+                if current_iter % int(opt["logger"]["save_checkpoint_freq"]) == 0:
+                    logger.info("Saving models and training states.")
+                    model.save(epoch, current_iter)
+                if val_freq and current_iter % int(val_freq) == 0:
+                    for val_loader in val_loaders:
+                        model.validation(val_loader, current_iter, tb_logger, opt["val"]["save_img"])
+                data_timer.start()
+                iter_timer.start()
+                train_data = prefetcher.next()
+            if current_iter >= total_iters:
+                break
+    except Interrupted as stop:
+        logger.warning(f"{stop} received at iter {current_iter}: saving models and training state, then stopping.")
+        model.save(epoch, current_iter)
+        logger.warning(f"Resume with: plksr train -opt {opt_path} --auto_resume")
+        raise
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    consumed = str(datetime.timedelta(seconds=int(time.time() - start_time)))
+    logger.info(f"End of training. Time consumed: {consumed}")
+    logger.info("Save the latest model.")
+    model.save(epoch=-1, current_iter=-1)
+    if opt.get("val") is not None:
+        for val_loader in val_loaders:
+            model.validation(val_loader, current_iter, tb_logger, opt["val"]["save_img"])
+    if tb_logger:
+        tb_logger.close()
+    return osp.join(opt["path"]["models"], "net_g_latest.pth")
+
+
+def run(opt_path: str, **kwargs: Any) -> str:
+    """Load `opt_path` (see `load_options` for the keywords) and train; return the latest weights' path."""
+    return train(load_options(opt_path, is_train=True, **kwargs), opt_path)
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    raise SystemExit(main(["train", *__import__("sys").argv[1:]]))

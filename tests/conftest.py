@@ -1,0 +1,114 @@
+"""Shared fixtures: seeding, tiny networks, tiny paired datasets and option files in tmp_path, the `plksr` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import plksr_arch  # noqa: F401  (applies the compat fixes and registers before basicsr is used)
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO.parent / "shared" / "data" / "benchmarks"
+PLKSR = Path(sys.executable).with_name("plksr")
+TINY_NET = {"type": "PLKSR", "dim": 16, "n_blocks": 2, "kernel_size": 7, "split_ratio": 0.25, "use_ea": True}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+def make_pairs(root: Path, n: int, scale: int, size: int = 48, seed: int = 0) -> tuple[Path, Path]:
+    """`n` smooth random RGB HR images (size x size) with nearest-downsampled LR twins, BasicSR folder layout."""
+    rng = np.random.default_rng(seed)
+    gt, lq = root / "GT", root / f"LRx{scale}"
+    gt.mkdir(parents=True, exist_ok=True)
+    lq.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        coarse = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        hr = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(gt / f"img{i:03d}.png"), hr)
+        cv2.imwrite(str(lq / f"img{i:03d}.png"), hr[::scale, ::scale])
+    return gt, lq
+
+
+def train_options(data: tuple[Path, Path], val: tuple[Path, Path] | None = None, scale: int = 2, **top) -> dict:
+    """A complete, tiny training option dict (disk backend); keyword arguments replace top-level keys."""
+    opt = {
+        "name": "tiny",
+        "model_type": "PLKSRModel",
+        "scale": scale,
+        "num_gpu": 0,
+        "manual_seed": 0,
+        "datasets": {
+            "train": {
+                "name": "tiny_train",
+                "type": "PairedImageDataset",
+                "dataroot_gt": str(data[0]),
+                "dataroot_lq": str(data[1]),
+                "filename_tmpl": "{}",
+                "io_backend": {"type": "disk"},
+                "gt_size": 8 * scale,
+                "use_hflip": True,
+                "use_rot": True,
+                "use_shuffle": True,
+                "num_worker_per_gpu": 0,
+                "batch_size_per_gpu": 2,
+                "dataset_enlarge_ratio": 1,
+                "prefetch_mode": None,
+            }
+        },
+        "network_g": {**TINY_NET, "upscaling_factor": scale},
+        "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
+        "train": {
+            "optim_g": {"type": "Adam", "lr": 1e-3, "betas": [0.9, 0.99]},
+            "scheduler": {"type": "MultiStepLR", "milestones": [1000], "gamma": 0.5},
+            "total_iter": 4,
+            "warmup_iter": -1,
+            "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"},
+        },
+        "logger": {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False},
+    }
+    if val is not None:
+        opt["datasets"]["val_1"] = {
+            "name": "tiny_val",
+            "type": "PairedImageDataset",
+            "dataroot_gt": str(val[0]),
+            "dataroot_lq": str(val[1]),
+            "filename_tmpl": "{}",
+            "io_backend": {"type": "disk"},
+        }
+        opt["val"] = {"val_freq": 1000, "save_img": False, "metrics": metrics(scale)}
+    opt.update(top)
+    return opt
+
+
+def metrics(scale: int) -> dict:
+    return {
+        "psnr": {"type": "calculate_psnr", "crop_border": scale, "test_y_channel": True},
+        "ssim": {"type": "calculate_ssim", "crop_border": scale, "test_y_channel": True},
+    }
+
+
+def write_yaml(path: Path, opt: dict) -> Path:
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return path
+
+
+def run_plksr(*args: str, cwd: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the installed `plksr` console script (beside this interpreter) in `cwd`."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([str(PLKSR), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise AssertionError(f"plksr {' '.join(args)} exited {proc.returncode}:\n{tail}")
+    return proc

@@ -1,0 +1,163 @@
+"""End-to-end runs of the `plksr` command in subprocesses: train (disk, LMDB), kill + auto-resume, test, demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ..conftest import PLKSR, make_pairs, metrics, run_plksr, train_options, write_yaml
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    return {"train": make_pairs(tmp_path / "train", 6, 2), "val": make_pairs(tmp_path / "val", 2, 2, seed=1)}
+
+
+def test_train_on_disk_writes_weights_states_and_log(tmp_path, data) -> None:
+    opt = write_yaml(tmp_path / "train.yml", train_options(data["train"], data["val"]))
+    proc = run_plksr("train", "-opt", str(opt), "--force_yml", "train:total_iter=6", cwd=tmp_path)
+    exp = tmp_path / "experiments" / "tiny"
+    assert {p.name for p in (exp / "models").iterdir()} == {
+        "net_g_2.pth",
+        "net_g_4.pth",
+        "net_g_6.pth",
+        "net_g_latest.pth",
+    }
+    assert {p.name for p in (exp / "training_states").iterdir()} == {"2.state", "4.state", "6.state"}
+    state = torch.load(exp / "models" / "net_g_latest.pth", weights_only=True)
+    assert set(state) == {"params"} and "feats.1.channe_mixer.0.weight" in state["params"]
+    log = next(exp.glob("train_tiny_*.log")).read_text()
+    assert re.search(r"iter:\s+6, lr:", log) and "l_pix:" in log and "eta:" in log
+    assert "Validation tiny_val" in log and "# psnr:" in log
+    assert f"Latest weights: {exp / 'models' / 'net_g_latest.pth'}" in proc.stdout
+
+
+def test_train_module_entry_point_and_lmdb_backend(tmp_path, data) -> None:
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
+    gt, lq = data["train"]
+    names = sorted(p.name for p in gt.iterdir())
+    keys = [n[:-4] for n in names]
+    make_lmdb_from_imgs(str(gt), str(tmp_path / "gt.lmdb"), names, keys, n_thread=1)
+    make_lmdb_from_imgs(str(lq), str(tmp_path / "lq.lmdb"), names, keys, n_thread=1)
+    opt = train_options((tmp_path / "gt.lmdb", tmp_path / "lq.lmdb"), name="tiny_lmdb")
+    opt["datasets"]["train"]["io_backend"] = {"type": "lmdb"}
+    path = write_yaml(tmp_path / "lmdb.yml", opt)
+    proc = subprocess.run(
+        [sys.executable, "-m", "plksr_arch.train", "-opt", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "experiments" / "tiny_lmdb" / "models" / "net_g_latest.pth").is_file()
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_killed_run_resumes_with_auto_resume(tmp_path, data, how: str) -> None:
+    opt = train_options(data["train"])
+    opt["train"]["total_iter"] = 10_000
+    opt["logger"]["save_checkpoint_freq"] = 3
+    path = write_yaml(tmp_path / "train.yml", opt)
+    proc = subprocess.Popen(
+        [str(PLKSR), "train", "-opt", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    states = tmp_path / "experiments" / "tiny" / "training_states"
+    _wait_for(states / "3.state", proc)
+    time.sleep(1.0)
+    proc.send_signal(getattr(signal, how))
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    saved = max(int(p.stem) for p in states.glob("*.state"))
+    if how == "SIGTERM":  # a polite stop saves where it is, so no work is lost
+        assert "SIGTERM received at iter" in out and f"net_g_{saved}.pth" in {
+            p.name for p in (states.parent / "models").iterdir()
+        }
+    total = saved + 4
+    resumed = run_plksr(
+        "train", "-opt", str(path), "--auto_resume", "--force_yml", f"train:total_iter={total}", cwd=tmp_path
+    )
+    log = resumed.stdout + resumed.stderr  # BasicSR's logger writes to stderr
+    assert re.search(rf"Resuming training from epoch: \d+, iter: {saved}\.", log)
+    assert re.search(rf"iter:\s+{total}, lr:", log)
+    assert not re.search(rf"iter:\s+{saved}, lr:", log)
+    assert (states.parent / "models" / "net_g_latest.pth").is_file()
+
+
+def test_test_command_writes_metrics_json(tmp_path, data) -> None:
+    from plksr_arch import PLKSR as Net
+
+    from ..conftest import TINY_NET
+
+    net_opt = {k: v for k, v in TINY_NET.items() if k != "type"}
+    weights = tmp_path / "w.pth"
+    torch.save({"params": Net(**net_opt, upscaling_factor=2).state_dict()}, weights)
+    opt = {
+        "name": "tiny_test",
+        "model_type": "ESRModel",
+        "scale": 2,
+        "num_gpu": 1,
+        "datasets": {
+            "test_1": {
+                "name": "tiny_val",
+                "type": "PairedImageDataset",
+                "dataroot_gt": str(data["val"][0]),
+                "dataroot_lq": str(data["val"][1]),
+                "filename_tmpl": "{}",
+                "io_backend": {"type": "disk"},
+            }
+        },
+        "network_g": {**TINY_NET, "upscaling_factor": 2},
+        "path": {"pretrain_network_g": str(weights), "strict_load_g": True},
+        "val": {"save_img": True, "suffix": None, "metrics": metrics(2)},
+    }
+    proc = run_plksr("test", "-opt", str(write_yaml(tmp_path / "test.yml", opt)), cwd=tmp_path)
+    report = json.loads((tmp_path / "results" / "tiny_test" / "metrics.json").read_text())
+    assert report["name"] == "tiny_test" and report["scale"] == 2
+    entry = report["datasets"]["tiny_val"]
+    assert entry["n_images"] == 2 and set(entry) == {"psnr", "ssim", "n_images", "bicubic"}
+    assert set(entry["bicubic"]) == {"psnr", "ssim"} and 10 < entry["bicubic"]["psnr"] < 60
+    assert "| tiny_val | 2 |" in proc.stdout
+    assert len(list((tmp_path / "results" / "tiny_test" / "visualization" / "tiny_val").glob("*.png"))) == 2
+
+
+def test_bad_option_file_is_one_line_and_exit_2(tmp_path, data) -> None:
+    opt = train_options(data["train"])
+    opt["network_g"]["dimm"] = 8
+    proc = run_plksr("train", "-opt", str(write_yaml(tmp_path / "bad.yml", opt)), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "bad.yml: network_g.dimm: unknown key (did you mean 'dim'?)" in proc.stderr
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_short_demo(tmp_path) -> None:
+    proc = run_plksr("demo", "--workdir", str(tmp_path / "demo"), "--minutes", "0.15", "--scale", "2", cwd=tmp_path)
+    report = json.loads((tmp_path / "demo" / "results" / "demo_PLKSR-tiny_x2" / "metrics.json").read_text())
+    entry = report["datasets"]["skimage_heldout"]
+    assert entry["n_images"] == 2 and report["scale"] == 2
+    assert {"psnr", "ssim"} <= set(entry) and {"psnr", "ssim"} == set(entry["bicubic"])
+    assert "| skimage_heldout | 2 |" in proc.stdout and "Metrics:" in proc.stdout

@@ -1,0 +1,206 @@
+"""PLKSR architecture: shapes, official key layout and parameter counts, inference paths, re-parameterisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from plksr_arch import PLKSR, PRESETS, plksr, plksr_tiny
+from plksr_arch.archs.plksr_arch import PLKConv2d, SparsePLKConv2d
+
+SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
+VARIANTS = [
+    pytest.param({}, id="PLK"),
+    pytest.param({"with_idt": True}, id="PLK-idt"),
+    pytest.param({"use_ea": False, "ccm_type": "CCM"}, id="CCM-noEA"),
+    pytest.param({"ccm_type": "ICCM"}, id="ICCM"),
+    pytest.param({"lk_type": "SparsePLK", "sparse_kernels": [3, 3], "sparse_dilations": [1, 3]}, id="SparsePLK"),
+    pytest.param(
+        {
+            "lk_type": "SparsePLK",
+            "use_max_kernel": True,
+            "with_idt": True,
+            "sparse_kernels": [5, 3],
+            "sparse_dilations": [1, 4],
+        },
+        id="SparsePLK-max-idt",
+    ),
+    pytest.param({"lk_type": "RectSparsePLK", "kernel_size": 9}, id="RectSparsePLK"),
+    pytest.param({"is_coreml": True}, id="coreml"),
+]
+
+
+def _randomise_biases(net: torch.nn.Module) -> None:
+    """Non-zero biases so that every parameter influences the output in equality tests."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.05)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_output_shape(scale: int) -> None:
+    net = PLKSR(**SMALL, upscaling_factor=scale).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 3, 11, 13)).shape == (2, 3, 11 * scale, 13 * scale)
+
+
+@pytest.mark.parametrize(
+    ("factory", "counts"),
+    [(plksr, (7_365_324, 7_373_979, 7_386_096)), (plksr_tiny, (2_349_772, 2_358_427, 2_370_544))],
+)
+def test_released_parameter_counts(factory, counts: tuple[int, int, int]) -> None:
+    for scale, expected in zip((2, 3, 4), counts, strict=True):
+        assert sum(p.numel() for p in factory(scale).parameters()) == expected
+
+
+def test_defaults_are_the_paper_model() -> None:
+    default = PLKSR()
+    assert sum(p.numel() for p in default.parameters()) == 7_386_096
+    assert PRESETS["PLKSR"] == {"dim": 64, "n_blocks": 28, "kernel_size": 17, "use_ea": True}
+
+
+@pytest.mark.parametrize("use_ea", [True, False])
+def test_official_state_dict_keys(use_ea: bool) -> None:
+    n = 3
+    keys = set(PLKSR(dim=8, n_blocks=n, kernel_size=5, use_ea=use_ea, upscaling_factor=2).state_dict())
+    expected = {f"feats.{i}.{p}" for i in (0, n + 1) for p in ("weight", "bias")}
+    for i in range(1, n + 1):
+        mods = ["channe_mixer.0", "channe_mixer.2", "lk.conv", "refine"] + (["attn.f.0"] if use_ea else [])
+        expected |= {f"feats.{i}.{m}.{p}" for m in mods for p in ("weight", "bias")}
+    assert keys == expected
+
+
+def test_sparse_and_rect_keys() -> None:
+    sparse = PLKSR(**SMALL, lk_type="SparsePLK", use_max_kernel=True).state_dict()
+    assert {k for k in sparse if k.startswith("feats.1.lk.")} == {
+        f"feats.1.lk.convs.{i}.{p}" for i in range(5) for p in ("weight", "bias")
+    }
+    # k_max = max(7, (5 - 1) * 4 + 1) = 17 for the default sparse kernels [5]*4 with dilations [1, 2, 3, 4]
+    assert sparse["feats.1.lk.convs.4.weight"].shape == (4, 4, 17, 17)
+    rect = PLKSR(**{**SMALL, "kernel_size": 9}, lk_type="RectSparsePLK").state_dict()
+    assert rect["feats.1.lk.mn_conv.weight"].shape == (4, 4, 9, 3)
+    assert rect["feats.1.lk.nm_conv.weight"].shape == (4, 4, 3, 9)
+    assert rect["feats.1.lk.nn_conv.weight"].shape == (4, 4, 3, 3)
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS)
+def test_train_and_inference_paths_agree(kwargs: dict) -> None:
+    net = PLKSR(**{**SMALL, **kwargs}, upscaling_factor=2)
+    _randomise_biases(net)
+    x = torch.rand(1, 3, 12, 10)
+    net.eval()
+    with torch.no_grad():
+        in_place = net(x)  # autograd off: large-kernel result written in place
+    with torch.enable_grad():
+        split = net(x)  # autograd on (eval mode with gradients): split + concat
+    net.train()
+    with torch.no_grad():
+        train_mode = net(x)
+    torch.testing.assert_close(in_place, split.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(in_place, train_mode, rtol=0, atol=0)
+
+
+def test_eval_mode_backward() -> None:
+    net = PLKSR(**SMALL, upscaling_factor=2).eval()
+    x = torch.rand(1, 3, 8, 8, requires_grad=True)
+    net(x).mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_inference_path_leaves_input_untouched() -> None:
+    net = PLKSR(**SMALL, upscaling_factor=2).eval()
+    x = torch.rand(1, 3, 8, 8)
+    before = x.clone()
+    with torch.inference_mode():
+        net(x)
+    assert torch.equal(x, before)
+
+
+def test_global_skip_is_nearest_neighbour_upsample() -> None:
+    net = PLKSR(**SMALL, upscaling_factor=3).eval()
+    with torch.no_grad():
+        net.feats[-1].weight.zero_()
+        net.feats[-1].bias.zero_()
+        x = torch.rand(1, 3, 5, 7)
+        torch.testing.assert_close(net(x), F.interpolate(x, scale_factor=3, mode="nearest"), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kwargs", [k for k in VARIANTS if k.id in ("PLK-idt", "SparsePLK", "SparsePLK-max-idt")])
+def test_convert_keeps_outputs(kwargs: dict) -> None:
+    net = PLKSR(**{**SMALL, **kwargs}, upscaling_factor=2).eval()
+    _randomise_biases(net)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        before = net(x)
+        net.convert()
+        after = net(x)
+        net.convert()  # idempotent
+        again = net(x)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, after, rtol=0, atol=0)
+    lk_keys = {k for k in net.state_dict() if k.startswith("feats.1.lk.")}
+    assert lk_keys == {"feats.1.lk.conv.weight", "feats.1.lk.conv.bias"}
+
+
+def test_sparse_convert_kernel_size_is_k_max() -> None:
+    lk = SparsePLKConv2d(4, 7, [5, 3], [1, 4], use_max_kernel=False, with_idt=False)
+    lk.convert()
+    assert lk.conv.kernel_size == (9, 9)  # max(7, (3 - 1) * 4 + 1)
+
+
+def test_plk_convert_folds_identity() -> None:
+    lk = PLKConv2d(4, 5, with_idt=True)
+    x = torch.rand(1, 6, 9, 9)
+    expected = torch.cat([lk.conv(x[:, :4]) + x[:, :4], x[:, 4:]], 1)
+    lk.convert()
+    assert not lk.with_idt
+    with torch.no_grad():
+        torch.testing.assert_close(lk(x.clone()), expected.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_coreml_skip_matches_repeat_interleave() -> None:
+    a = PLKSR(**SMALL, upscaling_factor=4)
+    b = PLKSR(**SMALL, upscaling_factor=4, is_coreml=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(1, 3, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(a.eval()(x), b.eval()(x), rtol=0, atol=0)
+
+
+def test_truncated_normal_init() -> None:
+    net = PLKSR(**SMALL, upscaling_factor=2)
+    for name in (
+        "feats.0.weight",
+        "feats.3.weight",
+        "feats.1.lk.conv.weight",
+        "feats.1.refine.weight",
+        "feats.1.attn.f.0.weight",
+        "feats.1.channe_mixer.2.weight",
+    ):
+        w = dict(net.named_parameters())[name]
+        assert w.abs().max() <= 2.0 and 0.01 < w.std() < 0.03, name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"kernel_size": 4}, "kernel_size"),
+        ({"ccm_type": "XCCM"}, "ccm_type"),
+        ({"lk_type": "Big"}, "lk_type"),
+        ({"split_ratio": 0.01}, "split_ratio"),
+        ({"dim": 0}, "dim"),
+        ({"upscaling_factor": 0}, "upscaling_factor"),
+        ({"sparse_kernels": [5], "sparse_dilations": [1, 2]}, "sparse_dilations"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"PLKSR: {name}="):
+        PLKSR(**kwargs)
+
+
+def test_unknown_keyword_is_rejected() -> None:
+    with pytest.raises(TypeError, match="use_pa"):
+        PLKSR(use_pa=False)

@@ -1,0 +1,85 @@
+"""PLKSRModel: AMP, channels_last, EMA, optimizers and fp32 testing on the CPU, through BasicSR's build_model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from plksr_arch import PLKSRModel
+from plksr_arch.models.plksr_model import autocast_dtype
+from plksr_arch.options import load_options
+
+from ..conftest import make_pairs, train_options, write_yaml
+
+
+def _model(tmp_path: Path, **top) -> PLKSRModel:
+    from basicsr.models import build_model
+
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2), **top)
+    opt = load_options(str(write_yaml(tmp_path / "opt.yml", opt)), is_train=True, root=str(tmp_path))
+    return build_model(opt)
+
+
+def _batch() -> dict:
+    lq, gt = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)
+    return {"lq": lq, "gt": gt}
+
+
+@pytest.mark.parametrize(("use_amp", "channels_last"), [(False, False), (True, True)])
+def test_training_step_updates_weights(tmp_path, use_amp: bool, channels_last: bool) -> None:
+    model = _model(tmp_path, use_amp=use_amp, amp_dtype="bf16", channels_last=channels_last)
+    assert model.device.type == "cpu"
+    before = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert model.log_dict["l_pix"] > 0
+    changed = [k for k, v in model.net_g.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(changed) == len(before)
+    assert model.lq.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert model.net_g.feats[0].weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert all(p.dtype == torch.float32 for p in model.net_g.parameters())  # AMP keeps fp32 master weights
+
+
+def test_amp_dtype_on_cpu_is_bf16_and_fp16_request_is_logged(caplog) -> None:
+    import logging
+
+    log = logging.getLogger("plksr.test")
+    with caplog.at_level(logging.INFO, logger="plksr.test"):
+        assert autocast_dtype(torch.device("cpu"), "fp16", log) == torch.bfloat16
+    assert any("fp16 runs as bf16 on the CPU" in r.getMessage() for r in caplog.records)
+    assert autocast_dtype(torch.device("cpu"), "auto", log) == torch.bfloat16
+
+
+def test_grad_scaler_only_for_fp16_on_cuda(tmp_path) -> None:
+    model = _model(tmp_path, use_amp=True, amp_dtype="fp16")
+    assert model.amp_dtype == torch.bfloat16 and not model.scaler.is_enabled()
+
+
+def test_test_outputs_fp32_even_with_amp_training(tmp_path) -> None:
+    model = _model(tmp_path, use_amp=True, amp_dtype="bf16")
+    model.feed_data(_batch())
+    model.test()
+    assert model.output.dtype == torch.float32 and model.output.shape == (2, 3, 16, 16)
+    assert model.net_g.training  # restored after testing
+
+
+def test_ema_and_adamw(tmp_path) -> None:
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2))
+    opt["train"]["ema_decay"] = 0.9
+    opt["train"]["optim_g"] = {"type": "AdamW", "lr": 1e-3, "weight_decay": 0.01}
+    from basicsr.models import build_model
+
+    model = build_model(load_options(str(write_yaml(tmp_path / "o.yml", opt)), is_train=True, root=str(tmp_path)))
+    assert isinstance(model.optimizer_g, torch.optim.AdamW)
+    ema_before = model.net_g_ema.feats[0].weight.clone()
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    ema, net = model.net_g_ema.feats[0].weight, model.net_g.feats[0].weight
+    torch.testing.assert_close(ema, 0.9 * ema_before + 0.1 * net.detach())
+
+
+def test_official_model_type_builds_plksr_model(tmp_path) -> None:
+    model = _model(tmp_path, model_type="ESRModel", use_amp=True)
+    assert isinstance(model, PLKSRModel) and model.use_amp

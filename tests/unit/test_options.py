@@ -1,0 +1,174 @@
+"""Option files: every shipped file validates and builds; user mistakes give one-line errors naming file and key."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from plksr_arch.options import OptionsError, apply_overrides, load_options, read_yaml, validate
+
+from ..conftest import REPO, make_pairs, train_options, write_yaml
+
+SHIPPED = sorted((REPO / "options").rglob("*.yml"))
+
+
+def test_every_released_model_has_train_and_test_files() -> None:
+    names = {p.name for p in SHIPPED}
+    for variant in ("PLKSR", "PLKSR-tiny"):
+        for data in ("DIV2K", "DF2K"):
+            for scale in (2, 3, 4):
+                assert f"train_{variant}_{data}_x{scale}.yml" in names
+                assert f"test_{variant}_{data}_x{scale}.yml" in names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_option_file_validates_and_builds(path: Path) -> None:
+    from basicsr.archs import build_network
+
+    from plksr_arch import PRESETS
+
+    opt = read_yaml(str(path))
+    validate(opt, str(path), is_train=path.name.startswith("train_"), check_paths=False)
+    net_opt = dict(opt["network_g"])
+    assert net_opt["upscaling_factor"] == opt["scale"]
+    variant = "PLKSR-tiny" if "tiny" in path.name else "PLKSR"
+    assert {k: net_opt[k] for k in PRESETS[variant]} == PRESETS[variant]
+    assert build_network(net_opt).upscaling_factor == opt["scale"]
+    for metric in opt["val"]["metrics"].values():
+        assert metric["crop_border"] == opt["scale"] and metric["test_y_channel"] is True
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name.startswith("train_")], ids=lambda p: p.name)
+def test_train_files_follow_the_paper_recipe(path: Path) -> None:
+    opt = read_yaml(str(path))
+    train, ds = opt["train"], opt["datasets"]["train"]
+    assert ds["gt_size"] == 96 * opt["scale"] and ds["batch_size_per_gpu"] == 64
+    assert ds["io_backend"]["type"] == "lmdb" and ds["use_hflip"] and ds["use_rot"]
+    assert train["pixel_opt"]["type"] == "L1Loss" and train["optim_g"]["betas"] == [0.9, 0.99]
+    assert opt["use_amp"] is True
+    finetune = "tiny" not in path.name and opt["scale"] in (3, 4)
+    if finetune:
+        assert train["optim_g"]["lr"] == 1e-4 and train["total_iter"] == 50_000
+        assert "_x2/" in opt["path"]["pretrain_network_g"]
+    else:
+        assert train["optim_g"]["lr"] == 2e-4 and train["total_iter"] == 450_000
+        assert train["scheduler"]["milestones"] == [100_000, 200_000, 300_000, 400_000, 425_000]
+        assert train["scheduler"]["gamma"] == 0.5
+
+
+def _error(opt: dict, tmp_path: Path, *, is_train: bool = True, check_paths: bool = False) -> str:
+    path = write_yaml(tmp_path / "bad.yml", opt)
+    with pytest.raises(OptionsError) as err:
+        load_options(str(path), is_train=is_train, check_paths=check_paths, root=str(tmp_path))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(str(path))
+    return message
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> tuple[Path, Path]:
+    return make_pairs(tmp_path / "data", 2, 2)
+
+
+def test_typo_in_network_is_named_with_suggestion(tmp_path, data) -> None:
+    opt = train_options(data)
+    opt["network_g"]["kernal_size"] = opt["network_g"].pop("kernel_size")
+    assert "network_g.kernal_size: unknown key (did you mean 'kernel_size'?)" in _error(opt, tmp_path)
+
+
+def test_official_use_pa_key_is_rejected(tmp_path, data) -> None:
+    opt = train_options(data)
+    opt["network_g"]["use_pa"] = False
+    assert "network_g.use_pa: unknown key" in _error(opt, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda o: o.update(modle_type="PLKSRModel"), "modle_type: unknown key (did you mean 'model_type'?)"),
+        (lambda o: o["train"].update(total_iters=5), "train.total_iters: unknown key (did you mean 'total_iter'?)"),
+        (lambda o: o["train"]["pixel_opt"].update(weight=1), "train.pixel_opt.weight: unknown key"),
+        (lambda o: o["train"]["optim_g"].update(beta=[0.9]), "train.optim_g.beta: unknown key (did you mean 'betas'?)"),
+        (lambda o: o["train"]["optim_g"].update(type="Adamm"), "train.optim_g.type: 'Adamm' is not an optimizer"),
+        (lambda o: o["train"]["scheduler"].update(milestone=[1]), "train.scheduler.milestone: unknown key"),
+        (lambda o: o["datasets"]["train"].update(gt_sise=8), "datasets.train.gt_sise: unknown key"),
+        (
+            lambda o: o["datasets"]["train"].update(type="NoSuchDataset"),
+            "datasets.train.type: 'NoSuchDataset' is not registered",
+        ),
+        (lambda o: o.update(scale=3), "network_g.upscaling_factor: 2 differs from scale: 3"),
+        (lambda o: o.update(amp_dtype="fp8"), "amp_dtype: 'fp8' is not one of auto, fp16, bf16"),
+        (lambda o: o["logger"].update(print_freq="often"), "logger.print_freq: expected int, got 'often'"),
+        (
+            lambda o: o["network_g"].update(type="PLKSRR"),
+            "network_g.type: 'PLKSRR' is not registered in BasicSR (did you mean 'PLKSR'?)",
+        ),
+        (lambda o: o.pop("model_type"), "model_type: missing"),
+    ],
+)
+def test_mistakes_are_one_line_errors(tmp_path, data, mutate, expected: str) -> None:
+    opt = train_options(data)
+    mutate(opt)
+    assert expected in _error(opt, tmp_path)
+
+
+def test_missing_data_folder_is_named(tmp_path, data) -> None:
+    opt = train_options(data)
+    opt["datasets"]["train"]["dataroot_lq"] = "datasets/nowhere/X2"
+    message = _error(opt, tmp_path, check_paths=True)
+    assert "datasets.train.dataroot_lq: 'datasets/nowhere/X2' does not exist" in message
+
+
+def test_yaml_syntax_error_names_line(tmp_path) -> None:
+    path = tmp_path / "broken.yml"
+    path.write_text("name: x\nnetwork_g: {type: PLKSR\n")
+    with pytest.raises(OptionsError, match=r"broken\.yml: invalid YAML \(line \d+\)"):
+        read_yaml(str(path))
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(OptionsError, match="no such option file"):
+        read_yaml(str(tmp_path / "nope.yml"))
+
+
+def test_force_yml_overrides_parse_yaml_values(tmp_path, data) -> None:
+    opt = train_options(data)
+    apply_overrides(opt, ["train:total_iter=12", "train:optim_g:lr=5e-4", "name=renamed"], "x.yml")
+    assert opt["train"]["total_iter"] == 12 and opt["train"]["optim_g"]["lr"] == 5e-4 and opt["name"] == "renamed"
+    with pytest.raises(OptionsError, match="expected KEY:SUBKEY=VALUE"):
+        apply_overrides(opt, ["train:total_iter"], "x.yml")
+    with pytest.raises(OptionsError, match="nothing is not a mapping"):
+        apply_overrides(opt, ["nothing:x=1"], "x.yml")
+
+
+def test_load_options_completes_paths_like_basicsr(tmp_path, data) -> None:
+    path = write_yaml(tmp_path / "ok.yml", train_options(data))
+    opt = load_options(str(path), is_train=True, root=str(tmp_path), debug=True)
+    assert opt["name"] == "debug_tiny"
+    assert opt["path"]["experiments_root"] == str(tmp_path / "experiments" / "debug_tiny")
+    assert opt["path"]["training_states"].endswith("debug_tiny/training_states")
+    assert opt["datasets"]["train"]["phase"] == "train" and opt["datasets"]["train"]["scale"] == 2
+    assert opt["dist"] is False and opt["rank"] == 0 and opt["world_size"] == 1
+
+
+def test_official_style_file_falls_back_to_cpu_with_one_warning(tmp_path, data, caplog, monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    opt = train_options(data, num_gpu=1, model_type="ESRModel", use_amp=True)
+    path = write_yaml(tmp_path / "official.yml", opt)
+    with caplog.at_level(logging.WARNING, logger="plksr"):
+        loaded = load_options(str(path), is_train=True, root=str(tmp_path))
+    assert loaded["num_gpu"] == 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "plksr"]
+    assert warnings == ["num_gpu: 1 but CUDA is not available: running on the CPU"]
+
+
+def test_demo_recipe_validates() -> None:
+    from importlib import resources
+
+    text = resources.files("plksr_arch.data").joinpath("demo.yml").read_text()
+    validate(yaml.safe_load(text), "demo.yml", is_train=True, check_paths=False)
