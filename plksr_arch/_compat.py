@@ -8,6 +8,8 @@ basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fi
   looks under `./experiments` of the working directory instead of the run's own `training_states` folder.
 - `basicsr.utils.dist_util.init_dist` hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails
   without CUDA; the replacement picks NCCL with CUDA and Gloo without.
+- `basicsr.utils.get_root_logger` ignores `log_file` once the logger exists (e.g. after `build_network` logged), so
+  a second run in one process (`plksr demo`: train, then test) would write no log file; `run_logger` attaches it.
 - lmdb >= 2 refuses to open one environment twice in a process, which basicsr's paired LMDB dataset does: that is
   fixed by the `lmdb<2` pin in setup.py, not by code.
 """
@@ -15,6 +17,7 @@ basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fi
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import os.path as osp
 import sys
@@ -73,6 +76,23 @@ def load_resume_state(opt: dict) -> dict | None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     check_resume(opt, state["iter"])
     return state
+
+
+def run_logger(log_file: str) -> logging.Logger:
+    """BasicSR's root logger writing to `log_file` (and no earlier run's file), whenever it was first created."""
+    from basicsr.utils import get_root_logger
+
+    logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=log_file)
+    path = osp.abspath(log_file)
+    for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler) and h.baseFilename != path]:
+        logger.removeHandler(handler)
+        handler.close()
+    if not any(isinstance(h, logging.FileHandler) for h in logger.handlers):
+        handler = logging.FileHandler(path, "w")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 def apply() -> None:

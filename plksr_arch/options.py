@@ -212,10 +212,9 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     for key in REQUIRED:
         if key not in opt:
             raise _fail(source, key, "missing")
-    if is_train:
-        for key in ("train", "logger", "path"):
-            if key not in opt:
-                raise _fail(source, key, "missing: training needs it")
+    for key in ("train", "logger", "path") if is_train else ("path", "val"):
+        if key not in opt:
+            raise _fail(source, key, f"missing: {'training' if is_train else 'testing'} needs it")
     _check_schema(source, "", opt, SCHEMA)
 
     _registered(source, "model_type", MODEL_REGISTRY, opt["model_type"])

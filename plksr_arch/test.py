@@ -7,7 +7,6 @@ same metric settings), so a table can always be read against the classic referen
 from __future__ import annotations
 
 import json
-import logging
 import os.path as osp
 from typing import Any
 
@@ -49,12 +48,14 @@ def test(opt: dict) -> dict:
     """Test every dataset in `opt` (from `load_options(..., is_train=False)`); write and return metrics.json."""
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
-    from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs
+    from basicsr.utils import get_env_info, get_time_str, make_exp_dirs
     from basicsr.utils.options import dict2str
+
+    from ._compat import run_logger
 
     make_exp_dirs(opt)
     log_file = osp.join(opt["path"]["log"], f"test_{opt['name']}_{get_time_str()}.log")
-    logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=log_file)
+    logger = run_logger(log_file)
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     model = build_model(opt)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os.path as osp
-import shutil
 import signal
 import time
 from typing import Any
@@ -32,18 +31,17 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 def prepare_run(opt: dict, opt_path: str) -> tuple[dict | None, logging.Logger, Any]:
     """Resume state (or None), logger and tensorboard logger of a run; creates the experiment folders."""
     from basicsr.train import init_tb_loggers
-    from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs, mkdir_and_rename
-    from basicsr.utils.options import dict2str
+    from basicsr.utils import get_env_info, get_time_str, make_exp_dirs, mkdir_and_rename
+    from basicsr.utils.options import copy_opt_file, dict2str
 
     resume_state = _compat.load_resume_state(opt)
     if resume_state is None:
         make_exp_dirs(opt)
         if opt["logger"].get("use_tb_logger") and "debug" not in opt["name"] and opt["rank"] == 0:
             mkdir_and_rename(osp.join(opt["root_path"], "tb_logger", opt["name"]))
-    if opt["rank"] == 0:
-        shutil.copy(opt_path, osp.join(opt["path"]["experiments_root"], osp.basename(opt_path)))
+    copy_opt_file(opt_path, opt["path"]["experiments_root"])  # rank 0 only; records the command line
     log_file = osp.join(opt["path"]["log"], f"train_{opt['name']}_{get_time_str()}.log")
-    logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=log_file)
+    logger = _compat.run_logger(log_file)
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     return resume_state, logger, init_tb_loggers(opt)

@@ -41,6 +41,18 @@ def make_pairs(root: Path, n: int, scale: int, size: int = 48, seed: int = 0) ->
     return gt, lq
 
 
+def paired_dataset(name: str, data: tuple[Path, Path]) -> dict:
+    """A PairedImageDataset entry (disk backend) for GT/LQ folders with the same file names."""
+    return {
+        "name": name,
+        "type": "PairedImageDataset",
+        "dataroot_gt": str(data[0]),
+        "dataroot_lq": str(data[1]),
+        "filename_tmpl": "{}",
+        "io_backend": {"type": "disk"},
+    }
+
+
 def train_options(data: tuple[Path, Path], val: tuple[Path, Path] | None = None, scale: int = 2, **top) -> dict:
     """A complete, tiny training option dict (disk backend); keyword arguments replace top-level keys."""
     opt = {
@@ -51,12 +63,7 @@ def train_options(data: tuple[Path, Path], val: tuple[Path, Path] | None = None,
         "manual_seed": 0,
         "datasets": {
             "train": {
-                "name": "tiny_train",
-                "type": "PairedImageDataset",
-                "dataroot_gt": str(data[0]),
-                "dataroot_lq": str(data[1]),
-                "filename_tmpl": "{}",
-                "io_backend": {"type": "disk"},
+                **paired_dataset("tiny_train", data),
                 "gt_size": 8 * scale,
                 "use_hflip": True,
                 "use_rot": True,
@@ -79,14 +86,7 @@ def train_options(data: tuple[Path, Path], val: tuple[Path, Path] | None = None,
         "logger": {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False},
     }
     if val is not None:
-        opt["datasets"]["val_1"] = {
-            "name": "tiny_val",
-            "type": "PairedImageDataset",
-            "dataroot_gt": str(val[0]),
-            "dataroot_lq": str(val[1]),
-            "filename_tmpl": "{}",
-            "io_backend": {"type": "disk"},
-        }
+        opt["datasets"]["val_1"] = paired_dataset("tiny_val", val)
         opt["val"] = {"val_freq": 1000, "save_img": False, "metrics": metrics(scale)}
     opt.update(top)
     return opt

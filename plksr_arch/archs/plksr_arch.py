@@ -269,17 +269,39 @@ class PLKSR(nn.Module):
         is_coreml: bool = False,
     ) -> None:
         super().__init__()
-        _check_args(
-            dim,
-            n_blocks,
-            upscaling_factor,
-            ccm_type,
-            kernel_size,
-            split_ratio,
-            lk_type,
-            sparse_kernels,
-            sparse_dilations,
-        )
+
+        def is_int(v: object, low: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+        checks = [  # (argument, value, valid?, expected), evaluated in order so later checks may rely on earlier ones
+            ("dim", dim, lambda: is_int(dim, 1), "a positive int"),
+            ("n_blocks", n_blocks, lambda: is_int(n_blocks, 0), "an int >= 0"),
+            ("upscaling_factor", upscaling_factor, lambda: is_int(upscaling_factor, 1), "an int >= 1"),
+            ("ccm_type", ccm_type, lambda: ccm_type in CCM_TYPES, f"one of {', '.join(CCM_TYPES)}"),
+            ("kernel_size", kernel_size, lambda: is_int(kernel_size, 1) and kernel_size % 2, "a positive odd int"),
+            (
+                "split_ratio",
+                split_ratio,
+                lambda: isinstance(split_ratio, (int, float)) and int(dim * split_ratio) >= 1 and split_ratio <= 1,
+                f"in (0, 1] with int(dim * split_ratio) >= 1 (dim={dim})",
+            ),
+            ("lk_type", lk_type, lambda: lk_type in LK_TYPES, f"one of {', '.join(LK_TYPES)}"),
+            (
+                "kernel_size",
+                kernel_size,
+                lambda: lk_type != "RectSparsePLK" or kernel_size >= 3,
+                ">= 3 for RectSparsePLK",
+            ),
+            (
+                "sparse_dilations",
+                sparse_dilations,
+                lambda: len(sparse_dilations) == len(sparse_kernels),
+                f"as long as sparse_kernels ({len(sparse_kernels)})",
+            ),
+        ]
+        for name, value, valid, expected in checks:
+            if not valid():
+                raise ValueError(f"PLKSR: {name}={value!r} is invalid, expected {expected}")
         self.upscaling_factor = upscaling_factor
         self.is_coreml = is_coreml
         blocks = [
@@ -316,55 +338,6 @@ class PLKSR(nn.Module):
             if isinstance(module, (PLKConv2d, SparsePLKConv2d)):
                 module.convert()
         return self
-
-
-def _check_args(
-    dim: int,
-    n_blocks: int,
-    upscaling_factor: int,
-    ccm_type: str,
-    kernel_size: int,
-    split_ratio: float,
-    lk_type: str,
-    sparse_kernels: Sequence[int],
-    sparse_dilations: Sequence[int],
-) -> None:
-    """Raise ValueError naming the first invalid constructor argument."""
-    checks = [
-        ("dim", dim, isinstance(dim, int) and dim > 0, "a positive int"),
-        ("n_blocks", n_blocks, isinstance(n_blocks, int) and n_blocks >= 0, "an int >= 0"),
-        (
-            "upscaling_factor",
-            upscaling_factor,
-            isinstance(upscaling_factor, int) and upscaling_factor >= 1,
-            "an int >= 1",
-        ),
-        ("ccm_type", ccm_type, ccm_type in CCM_TYPES, f"one of {', '.join(CCM_TYPES)}"),
-        (
-            "kernel_size",
-            kernel_size,
-            isinstance(kernel_size, int) and kernel_size > 0 and kernel_size % 2 == 1,
-            "a positive odd int",
-        ),
-        (
-            "split_ratio",
-            split_ratio,
-            isinstance(split_ratio, (int, float)) and 1 <= int(dim * split_ratio) <= dim,
-            f"in (0, 1] with int(dim * split_ratio) >= 1 (dim={dim})",
-        ),
-        ("lk_type", lk_type, lk_type in LK_TYPES, f"one of {', '.join(LK_TYPES)}"),
-        (
-            "sparse_dilations",
-            sparse_dilations,
-            len(sparse_dilations) == len(sparse_kernels),
-            f"as long as sparse_kernels ({len(sparse_kernels)})",
-        ),
-    ]
-    if lk_type == "RectSparsePLK":
-        checks.append(("kernel_size", kernel_size, kernel_size >= 3, ">= 3 for RectSparsePLK"))
-    for name, value, ok, expected in checks:
-        if not ok:
-            raise ValueError(f"PLKSR: {name}={value!r} is invalid, expected {expected}")
 
 
 # Released configurations (paper Sec. 4 / official option files); both use DCCM and split_ratio 0.25.

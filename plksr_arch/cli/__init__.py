@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import demo, test, train
+from . import demo, prepare, test, train
 
-COMMANDS = {"train": train, "test": test, "demo": demo}
+COMMANDS = {"train": train, "test": test, "demo": demo, "prepare": prepare}
 
 
 def build_parser() -> argparse.ArgumentParser:

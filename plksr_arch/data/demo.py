@@ -13,10 +13,11 @@ import os.path as osp
 import time
 from importlib import resources
 
-import cv2
 import numpy as np
 import torch
 import yaml
+
+from .prepare import bicubic_lr, modcrop, subimage_boxes, write_png
 
 # CC0 / public-domain photos in scikit-image's package data (no download); greyscale ones add texture variety.
 TRAIN_PHOTOS = (
@@ -40,36 +41,14 @@ logger = logging.getLogger("plksr")
 
 
 def load_photo(name: str) -> np.ndarray:
-    """One scikit-image photo as an HxWx3 uint8 RGB array (greyscale replicated)."""
+    """One scikit-image photo as an HxWx3 uint8 BGR array (greyscale replicated), as cv2 would read it."""
     from skimage import data
 
     img = getattr(data, name)()
     img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
-
-
-def bicubic_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(HR cropped to a multiple of `scale`, its MATLAB-bicubic LR), both uint8."""
-    from basicsr.utils.matlab_functions import imresize
-
-    h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
-    hr = hr[:h, :w]
-    lr = imresize(hr.astype(np.float32) / 255.0, 1 / scale)
-    return hr, (np.clip(lr, 0, 1) * 255.0).round().astype(np.uint8)
-
-
-def _write(path: str, rgb: np.ndarray) -> None:
-    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise OSError(f"could not write {path}")
-
-
-def _starts(length: int) -> list[int]:
-    starts = list(range(0, length - SUB_SIZE + 1, SUB_STEP))
-    if starts and starts[-1] != length - SUB_SIZE:
-        starts.append(length - SUB_SIZE)
-    return starts
+    return np.ascontiguousarray(img[..., 2::-1])
 
 
 def build_dataset(root: str, scale: int) -> dict[str, str]:
@@ -82,17 +61,17 @@ def build_dataset(root: str, scale: int) -> dict[str, str]:
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
     for name in TEST_PHOTOS:
-        hr, lr = bicubic_pair(load_photo(name), scale)
-        _write(osp.join(folders["test_gt"], f"{name}.png"), hr)
-        _write(osp.join(folders["test_lq"], f"{name}.png"), lr)
+        hr = modcrop(load_photo(name), scale)
+        write_png(osp.join(folders["test_gt"], f"{name}.png"), hr, compression=1)
+        write_png(osp.join(folders["test_lq"], f"{name}.png"), bicubic_lr(hr, scale), compression=1)
     for name in TRAIN_PHOTOS:
-        hr, lr = bicubic_pair(load_photo(name), scale)
-        for y in _starts(hr.shape[0]):
-            for x in _starts(hr.shape[1]):
-                stem = f"{name}_s{y:04d}_{x:04d}.png"
-                _write(osp.join(folders["train_gt"], stem), hr[y : y + SUB_SIZE, x : x + SUB_SIZE])
-                ly, lx, ls = y // scale, x // scale, SUB_SIZE // scale
-                _write(osp.join(folders["train_lq"], stem), lr[ly : ly + ls, lx : lx + ls])
+        hr = modcrop(load_photo(name), scale)
+        lr = bicubic_lr(hr, scale)
+        for y, x in subimage_boxes(hr.shape[0], hr.shape[1], SUB_SIZE, SUB_STEP, scale):
+            stem = f"{name}_s{y:04d}_{x:04d}.png"
+            write_png(osp.join(folders["train_gt"], stem), hr[y : y + SUB_SIZE, x : x + SUB_SIZE], compression=1)
+            ly, lx, ls = y // scale, x // scale, SUB_SIZE // scale
+            write_png(osp.join(folders["train_lq"], stem), lr[ly : ly + ls, lx : lx + ls], compression=1)
     return folders
 
 
@@ -146,6 +125,7 @@ def train_options(data: dict[str, str], scale: int, total_iter: int, fast: bool)
     del opt["datasets"]["val_1"], opt["val"]  # `plksr demo` tests once, after training
     opt["train"]["total_iter"] = total_iter
     opt["train"]["scheduler"]["periods"] = [total_iter]
+    opt["logger"]["print_freq"] = max(1, total_iter // 25)
     return opt
 
 

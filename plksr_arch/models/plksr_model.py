@@ -57,6 +57,14 @@ class PLKSRModel(SRModel):
         if self.use_amp:
             log.info(f"Automatic mixed precision: {self.amp_dtype} on {self.device.type}")
 
+    def print_network(self, net: torch.nn.Module) -> None:
+        """One summary line at INFO (BasicSR logs the whole module tree, hundreds of lines); the tree at DEBUG."""
+        net = self.get_bare_model(net)
+        n_params = sum(p.numel() for p in net.parameters())
+        log = get_root_logger()
+        log.info(f"Network: {net.__class__.__name__} {self.opt['network_g']}, with parameters: {n_params:,d}")
+        log.debug(str(net))
+
     def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
         """Move to the device (channels_last if asked); DDP with device_ids only on CUDA, so Gloo on CPU works."""
         net = net.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)

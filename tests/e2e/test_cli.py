@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ..conftest import PLKSR, make_pairs, metrics, run_plksr, train_options, write_yaml
+from ..conftest import PLKSR, make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -120,16 +120,7 @@ def test_test_command_writes_metrics_json(tmp_path, data) -> None:
         "model_type": "ESRModel",
         "scale": 2,
         "num_gpu": 1,
-        "datasets": {
-            "test_1": {
-                "name": "tiny_val",
-                "type": "PairedImageDataset",
-                "dataroot_gt": str(data["val"][0]),
-                "dataroot_lq": str(data["val"][1]),
-                "filename_tmpl": "{}",
-                "io_backend": {"type": "disk"},
-            }
-        },
+        "datasets": {"test_1": paired_dataset("tiny_val", data["val"])},
         "network_g": {**TINY_NET, "upscaling_factor": 2},
         "path": {"pretrain_network_g": str(weights), "strict_load_g": True},
         "val": {"save_img": True, "suffix": None, "metrics": metrics(2)},
@@ -161,3 +152,60 @@ def test_short_demo(tmp_path) -> None:
     assert entry["n_images"] == 2 and report["scale"] == 2
     assert {"psnr", "ssim"} <= set(entry) and {"psnr", "ssim"} == set(entry["bicubic"])
     assert "| skimage_heldout | 2 |" in proc.stdout and "Metrics:" in proc.stdout
+    demo = tmp_path / "demo"
+    train_log = next((demo / "experiments" / "demo_PLKSR-tiny_x2").glob("train_*.log")).read_text()
+    test_log = next((demo / "results" / "demo_PLKSR-tiny_x2").glob("test_*.log")).read_text()
+    assert "l_pix:" in train_log and "Validation skimage_heldout" not in train_log
+    assert "Validation skimage_heldout" in test_log and "l_pix:" not in test_log
+
+
+def test_prepare_builds_lmdbs_that_train(tmp_path) -> None:
+    hr = tmp_path / "HR"
+    hr.mkdir()
+    make_pairs(tmp_path / "src", 3, 1, size=100)
+    for p in (tmp_path / "src" / "GT").iterdir():
+        p.rename(hr / p.name)
+    out = tmp_path / "datasets" / "TOY"
+    run_plksr(
+        "prepare",
+        str(hr),
+        "--out",
+        str(out),
+        "--name",
+        "TOY",
+        "--scales",
+        "2",
+        "4",
+        "--size",
+        "48",
+        "--step",
+        "24",
+        "--workers",
+        "2",
+        cwd=tmp_path,
+    )
+    import lmdb
+
+    counts = {}
+    for sub in ("TOY_train_HR_sub", "TOY_train_LR_bicubic_X2_sub", "TOY_train_LR_bicubic_X4_sub"):
+        meta = (out / f"{sub}.lmdb" / "meta_info.txt").read_text().split("\n")
+        counts[sub] = sorted(line.split()[0] for line in meta if line)
+        env = lmdb.open(str(out / f"{sub}.lmdb"), readonly=True, lock=False)
+        assert env.stat()["entries"] == len(counts[sub])
+        env.close()
+    # 100 px modcropped to 96 (lcm of 2 and 4 is 4): offsets 0, 24, 48 per side -> 9 sub-images per image
+    assert len(counts["TOY_train_HR_sub"]) == 27
+    assert counts["TOY_train_HR_sub"] == counts["TOY_train_LR_bicubic_X2_sub"] == counts["TOY_train_LR_bicubic_X4_sub"]
+    opt = train_options(
+        (out / "TOY_train_HR_sub.lmdb", out / "TOY_train_LR_bicubic_X4_sub.lmdb"), scale=4, name="toy_lmdb"
+    )
+    opt["datasets"]["train"]["io_backend"] = {"type": "lmdb"}
+    run_plksr("train", "-opt", str(write_yaml(tmp_path / "toy.yml", opt)), cwd=tmp_path)
+    assert (tmp_path / "experiments" / "toy_lmdb" / "models" / "net_g_latest.pth").is_file()
+
+
+def test_prepare_rejects_bad_sizes(tmp_path) -> None:
+    proc = run_plksr("prepare", str(tmp_path), "--out", "x", "--name", "X", "--size", "50", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "must be multiples of every scale" in proc.stderr
+    proc = run_plksr("prepare", str(tmp_path / "none"), "--out", "x", "--name", "X", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "none: no such folder" in proc.stderr

@@ -159,6 +159,14 @@ def test_official_style_file_falls_back_to_cpu_with_one_warning(tmp_path, data, 
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     opt = train_options(data, num_gpu=1, model_type="ESRModel", use_amp=True)
+    opt["val"] = {
+        "val_freq": 5000.0,
+        "save_img": False,
+        "pbar": False,  # keys as the official files write them
+        "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True, "better": "higher"}},
+    }
+    opt["dist_params"] = {"backend": "nccl", "port": 29500}
+    opt["path"]["strict_load_g"] = False
     path = write_yaml(tmp_path / "official.yml", opt)
     with caplog.at_level(logging.WARNING, logger="plksr"):
         loaded = load_options(str(path), is_train=True, root=str(tmp_path))

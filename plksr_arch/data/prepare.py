@@ -1,0 +1,139 @@
+"""Dataset preparation as BasicSR trains on it: MATLAB-bicubic LR, aligned sub-images, LMDB.
+
+`prepare_dataset` turns a folder of HR images (DIV2K, DF2K, ...) into
+`<out>/<name>_train_HR_sub.lmdb` and `<out>/<name>_train_LR_bicubic_X<s>_sub.lmdb` for each scale, the paths the
+shipped option files use. HR images are cropped to a multiple of every requested scale, so one HR sub-image set
+serves all scales and each LR sub-image is exactly its HR twin downscaled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import os.path as osp
+from collections.abc import Sequence
+from functools import partial
+from multiprocessing import Pool
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def modcrop(img: np.ndarray, multiple: int) -> np.ndarray:
+    """Crop the bottom/right edges so height and width are multiples of `multiple`."""
+    h, w = img.shape[0] - img.shape[0] % multiple, img.shape[1] - img.shape[1] % multiple
+    return img[:h, :w]
+
+
+def bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-compatible bicubic downscale (BasicSR's `imresize`, antialiased) of a uint8 image, rounded to uint8."""
+    from basicsr.utils.matlab_functions import imresize
+
+    if hr.shape[0] % scale or hr.shape[1] % scale:
+        raise ValueError(f"image of size {hr.shape[1]}x{hr.shape[0]} is not a multiple of scale {scale}")
+    lr = imresize(hr.astype(np.float32) / 255.0, 1 / scale)
+    return (np.clip(lr, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def crop_starts(length: int, size: int, step: int, multiple: int = 1) -> list[int]:
+    """Top/left offsets of `size` crops every `step` pixels, plus one flush with the end (a multiple of `multiple`)."""
+    if length < size:
+        return []
+    starts = list(range(0, length - size + 1, step))
+    last = (length - size) // multiple * multiple
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def subimage_boxes(h: int, w: int, size: int, step: int, multiple: int) -> list[tuple[int, int]]:
+    """(y, x) of every sub-image of an h x w image, in row-major order."""
+    return [(y, x) for y in crop_starts(h, size, step, multiple) for x in crop_starts(w, size, step, multiple)]
+
+
+def write_png(path: str, img: np.ndarray, compression: int = 3) -> None:
+    if not cv2.imwrite(path, img, [cv2.IMWRITE_PNG_COMPRESSION, compression]):
+        raise OSError(f"could not write {path}")
+
+
+def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[int], size: int, step: int) -> int:
+    """Write the HR and LR sub-images of one HR image; return how many sub-images it gave."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"{path}: not a readable image")
+    multiple = math.lcm(*scales)
+    hr = modcrop(img, multiple)
+    lrs = {s: bicubic_lr(hr, s) for s in scales}
+    stem = osp.splitext(osp.basename(path))[0]
+    boxes = subimage_boxes(hr.shape[0], hr.shape[1], size, step, multiple)
+    for i, (y, x) in enumerate(boxes, 1):
+        name = f"{stem}_s{i:03d}.png"
+        write_png(osp.join(folders["hr"], name), hr[y : y + size, x : x + size])
+        for s in scales:
+            ly, lx, ls = y // s, x // s, size // s
+            write_png(osp.join(folders[s], name), lrs[s][ly : ly + ls, lx : lx + ls])
+    return len(boxes)
+
+
+def list_images(folder: str) -> list[str]:
+    """Image files directly in `folder`, sorted; raises FileNotFoundError naming the folder when there are none."""
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder")
+    paths = sorted(osp.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return paths
+
+
+def make_lmdb(folder: str, lmdb_path: str) -> None:
+    """Pack every PNG of `folder` into a BasicSR LMDB (keys = file stems, meta_info.txt beside)."""
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+    make_lmdb_from_imgs(folder, lmdb_path, names, [osp.splitext(n)[0] for n in names], n_thread=1)
+
+
+def prepare_dataset(
+    hr_folder: str,
+    out: str,
+    name: str,
+    scales: Sequence[int] = (2, 3, 4),
+    size: int = 480,
+    step: int = 240,
+    workers: int = 1,
+    lmdb: bool = True,
+    progress: bool = False,
+) -> dict[str, str]:
+    """Sub-images (HR `size` px every `step` px) and their LR twins for each scale, then LMDBs; returns the paths.
+
+    BasicSR's DIV2K recipe uses 480/240 for HR (120/60 for x4 LR). `size` and `step` must be multiples of every
+    scale. Without `lmdb` the PNG folders are the result (use `io_backend: {type: disk}`). `progress` shows a bar.
+    """
+    for s in scales:
+        if size % s or step % s:
+            raise ValueError(f"--size {size} and --step {step} must be multiples of scale {s}")
+    paths = list_images(hr_folder)
+    folders: dict[int | str, str] = {"hr": osp.join(out, f"{name}_train_HR_sub")}
+    folders.update({s: osp.join(out, f"{name}_train_LR_bicubic_X{s}_sub") for s in scales})
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    work = partial(_process_image, folders=folders, scales=scales, size=size, step=step)
+    bar = tqdm(total=len(paths), unit="image", desc="sub-images", disable=not progress)
+    if workers > 1:
+        with Pool(workers) as pool:
+            for _ in pool.imap_unordered(work, paths):
+                bar.update()
+    else:
+        for path in paths:
+            work(path)
+            bar.update()
+    bar.close()
+    results = {"hr": folders["hr"], **{f"x{s}": folders[s] for s in scales}}
+    if lmdb:
+        for key, folder in list(results.items()):
+            make_lmdb(folder, folder + ".lmdb")
+            results[key] = folder + ".lmdb"
+    return results
