@@ -11,7 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="train and test PLKSR-tiny on embedded photos (no data, no network)")
     parser.add_argument("--workdir", default="plksr_demo", help="where data, experiments and results go")
     parser.add_argument("--scale", type=int, choices=[2, 3, 4], default=4, help="upscaling factor")
-    parser.add_argument("--minutes", type=float, default=6.0, help="training time budget in minutes")
+    parser.add_argument("--minutes", type=float, default=7.0, help="training time budget in minutes")
 
 
 def run(args: argparse.Namespace) -> int:

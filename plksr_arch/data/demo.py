@@ -125,6 +125,7 @@ def train_options(data: dict[str, str], scale: int, total_iter: int, fast: bool)
     del opt["datasets"]["val_1"], opt["val"]  # `plksr demo` tests once, after training
     opt["train"]["total_iter"] = total_iter
     opt["train"]["scheduler"]["periods"] = [total_iter]
+    opt["train"]["warmup_iter"] = min(opt["train"]["warmup_iter"], total_iter // 5)
     opt["logger"]["print_freq"] = max(1, total_iter // 25)
     return opt
 
@@ -153,7 +154,7 @@ def _dump(opt: dict, path: str) -> str:
     return path
 
 
-def run_demo(workdir: str, scale: int = 4, minutes: float = 6.0) -> dict:
+def run_demo(workdir: str, scale: int = 4, minutes: float = 7.0) -> dict:
     """Build the data, calibrate speed, train PLKSR-tiny for about `minutes`, test it; return metrics.json's dict.
 
     Runs on CUDA when available, else on the CPU with bf16 autocast + channels_last where the CPU has native bf16

@@ -47,15 +47,16 @@ class PLKSRModel(SRModel):
         self.channels_last = bool(opt.get("channels_last", False))
         super().__init__(opt)
         log = get_root_logger()
-        self.amp_dtype = autocast_dtype(self.device, opt.get("amp_dtype", "auto"), log)
         self.use_amp = bool(opt.get("use_amp", False))
         self.val_amp = bool(opt.get("val", {}).get("use_amp", False))
+        self.amp_dtype: torch.dtype | None = None
+        if self.use_amp or self.val_amp:
+            self.amp_dtype = autocast_dtype(self.device, opt.get("amp_dtype", "auto"), log)
+            log.info(f"Automatic mixed precision: {self.amp_dtype} on {self.device.type}")
         # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16 and self.device.type == "cuda"
         )
-        if self.use_amp:
-            log.info(f"Automatic mixed precision: {self.amp_dtype} on {self.device.type}")
 
     def print_network(self, net: torch.nn.Module) -> None:
         """One summary line at INFO (BasicSR logs the whole module tree, hundreds of lines); the tree at DEBUG."""
@@ -88,7 +89,9 @@ class PLKSRModel(SRModel):
         return cls(params, lr, **kwargs)
 
     def _autocast(self, enabled: bool) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=enabled)
+        if not enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def feed_data(self, data: dict) -> None:
         fmt = torch.channels_last if self.channels_last else torch.preserve_format

@@ -57,6 +57,14 @@ def test_grad_scaler_only_for_fp16_on_cuda(tmp_path) -> None:
     assert model.amp_dtype == torch.bfloat16 and not model.scaler.is_enabled()
 
 
+def test_no_autocast_without_amp(tmp_path) -> None:
+    model = _model(tmp_path, amp_dtype="fp16")
+    assert model.amp_dtype is None and not model.use_amp and not model.scaler.is_enabled()
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert model.output.dtype == torch.float32
+
+
 def test_test_outputs_fp32_even_with_amp_training(tmp_path) -> None:
     model = _model(tmp_path, use_amp=True, amp_dtype="bf16")
     model.feed_data(_batch())
