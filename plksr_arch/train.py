@@ -21,11 +21,29 @@ from .options import load_options
 
 
 class Interrupted(Exception):
-    """SIGINT/SIGTERM arrived during training."""
+    """Training stopped on SIGINT/SIGTERM after saving its state; `signum` is the signal's number."""
+
+    def __init__(self, signum: int, iteration: int) -> None:
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at iter {iteration}; models and training state saved"
+        )
+        self.signum = signum
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+class StopRequest:
+    """Signal handler that asks the training loop to stop at the next iteration boundary (a second signal: now).
+
+    Raising from the handler itself could land inside a checkpoint write or a logging call (both of which catch
+    exceptions in BasicSR), so the loop polls `signum` instead.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
 
 
 def prepare_run(opt: dict, opt_path: str) -> tuple[dict | None, logging.Logger, Any]:
@@ -73,7 +91,8 @@ def train(opt: dict, opt_path: str) -> str:
     data_timer, iter_timer = AvgTimer(), AvgTimer()
     start_time = time.time()
     val_freq = opt.get("val", {}).get("val_freq")
-    handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopRequest()
+    handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, total_epochs + 1):
@@ -100,16 +119,17 @@ def train(opt: dict, opt_path: str) -> str:
                 if val_freq and current_iter % int(val_freq) == 0:
                     for val_loader in val_loaders:
                         model.validation(val_loader, current_iter, tb_logger, opt["val"]["save_img"])
+                if stop.signum is not None:
+                    name = signal.Signals(stop.signum).name
+                    logger.warning(f"{name} received: saving models and training state at iter {current_iter}.")
+                    model.save(epoch, current_iter)
+                    logger.warning(f"Resume with: plksr train -opt {opt_path} --auto_resume")
+                    raise Interrupted(stop.signum, current_iter)
                 data_timer.start()
                 iter_timer.start()
                 train_data = prefetcher.next()
             if current_iter >= total_iters:
                 break
-    except Interrupted as stop:
-        logger.warning(f"{stop} received at iter {current_iter}: saving models and training state, then stopping.")
-        model.save(epoch, current_iter)
-        logger.warning(f"Resume with: plksr train -opt {opt_path} --auto_resume")
-        raise
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_basicsr_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import train
 
-    weights = train.run(
-        args.opt, overrides=args.force_yml, launcher=args.launcher, auto_resume=args.auto_resume, debug=args.debug
-    )
+    try:
+        weights = train.run(
+            args.opt, overrides=args.force_yml, launcher=args.launcher, auto_resume=args.auto_resume, debug=args.debug
+        )
+    except train.Interrupted as stop:
+        print(f"plksr train: {stop}; resume with --auto_resume", file=sys.stderr)
+        return 128 + stop.signum
     print(f"Latest weights: {weights}")
     return 0
