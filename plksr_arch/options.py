@@ -124,8 +124,7 @@ def _unknown(source: str, key: str, known: Iterable[str]) -> OptionsError:
 
 
 def _type_name(kind: Any) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in _as_tuple(kind))
 
 
 def _check_schema(source: str, prefix: str, value: dict, schema: dict) -> None:
