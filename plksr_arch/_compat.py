@@ -81,8 +81,12 @@ def load_resume_state(opt: dict) -> dict | None:
 def run_logger(log_file: str) -> logging.Logger:
     """BasicSR's root logger writing to `log_file` (and no earlier run's file), whenever it was first created."""
     from basicsr.utils import get_root_logger
+    from basicsr.utils.dist_util import get_dist_info
 
     logger = get_root_logger(logger_name="basicsr", log_level=logging.INFO, log_file=log_file)
+    if get_dist_info()[0] != 0:  # as BasicSR: other ranks log errors only, to the console
+        logger.setLevel(logging.ERROR)
+        return logger
     path = osp.abspath(log_file)
     for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler) and h.baseFilename != path]:
         logger.removeHandler(handler)

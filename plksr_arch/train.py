@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import _compat
-from .options import load_options
+from .options import OptionsError, load_options
 
 
 class Interrupted(Exception):
@@ -74,7 +74,7 @@ def train(opt: dict, opt_path: str) -> str:
 
     torch.backends.cudnn.benchmark = True
     resume_state, logger, tb_logger = prepare_run(opt, opt_path)
-    train_loader, train_sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+    train_loader, train_sampler, val_loaders, _, total_iters = create_train_val_dataloader(opt, logger)
     model = build_model(opt)
     start_epoch, current_iter = 0, 0
     if resume_state:
@@ -95,10 +95,17 @@ def train(opt: dict, opt_path: str) -> str:
     handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     epoch = start_epoch
     try:
-        for epoch in range(start_epoch, total_epochs + 1):
+        # Epochs run until total_iter is reached: BasicSR counts epochs without the loader's drop_last and can stop
+        # short of total_iter.
+        while current_iter < total_iters:
             train_sampler.set_epoch(epoch)
             prefetcher.reset()
             train_data = prefetcher.next()
+            if train_data is None:
+                raise OptionsError(
+                    f"{opt_path}: datasets.train.batch_size_per_gpu: {opt['datasets']['train']['batch_size_per_gpu']} "
+                    f"x {opt['world_size']} process(es) is more than the {len(train_loader.dataset)} training images"
+                )
             while train_data is not None and current_iter < total_iters:
                 data_timer.record()
                 current_iter += 1
@@ -128,8 +135,7 @@ def train(opt: dict, opt_path: str) -> str:
                 data_timer.start()
                 iter_timer.start()
                 train_data = prefetcher.next()
-            if current_iter >= total_iters:
-                break
+            epoch += 1
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

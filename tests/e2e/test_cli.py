@@ -210,3 +210,38 @@ def test_prepare_rejects_bad_sizes(tmp_path) -> None:
     assert proc.returncode != 0 and "must be multiples of every scale" in proc.stderr
     proc = run_plksr("prepare", str(tmp_path / "none"), "--out", "x", "--name", "X", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "none: no such folder" in proc.stderr
+
+
+def test_distributed_launcher_on_cpu_uses_gloo(tmp_path, data) -> None:
+    """`--launcher pytorch` under torchrun: two CPU processes (Gloo), training reaches total_iter although each
+    rank's loader drops its last incomplete batch (3 images per rank, batch 2)."""
+    path = write_yaml(tmp_path / "ddp.yml", train_options(data["train"], name="ddp"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        "-m",
+        "plksr_arch.train",
+        "-opt",
+        str(path),
+        "--launcher",
+        "pytorch",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    exp = tmp_path / "experiments" / "ddp"
+    assert {p.name for p in (exp / "models").iterdir()} == {"net_g_2.pth", "net_g_4.pth", "net_g_latest.pth"}
+    (log,) = exp.glob("train_ddp_*.log")  # rank 0 alone writes the log
+    assert re.search(r"iter:\s+4, lr:", log.read_text())
+
+
+def test_batch_larger_than_dataset_is_a_clear_error(tmp_path, data) -> None:
+    opt = train_options(data["train"])
+    opt["datasets"]["train"]["batch_size_per_gpu"] = 7
+    proc = run_plksr("train", "-opt", str(write_yaml(tmp_path / "big.yml", opt)), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "big.yml: datasets.train.batch_size_per_gpu: 7 x 1 process(es) is more than the 6 training images" in (
+        proc.stderr
+    )
