@@ -2,7 +2,7 @@
 
 Differs from `basicsr.train.train_pipeline` in what the current stack and a CPU need: validated options
 (`plksr_arch.options`), auto-resume from the run's own folder, CPU-mapped resume states, a checkpoint on
-SIGINT/SIGTERM so a stopped run loses no work, and a final summary line.
+SIGINT/SIGTERM so a stopped run loses no work, and epochs that run until `total_iter` is reached.
 """
 
 from __future__ import annotations
