@@ -19,14 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.prepare import prepare_dataset
+    from ..data.prepare import prepare_dataset, tiling_problem
 
-    for s in args.scales:
-        if s < 1 or args.size % s or args.step % s:
-            raise SystemExit(
-                f"plksr prepare: error: --size {args.size} and --step {args.step} must be multiples of "
-                f"every scale (got --scales {' '.join(map(str, args.scales))})"
-            )
+    problem = tiling_problem(args.scales, args.size, args.step)
+    if problem:
+        raise SystemExit(f"plksr prepare: error: {problem}")
     results = prepare_dataset(
         args.hr_folder, args.out, args.name, args.scales, args.size, args.step, args.workers, args.lmdb, progress=True
     )

@@ -59,8 +59,8 @@ def write_png(path: str, img: np.ndarray, compression: int = 3) -> None:
         raise OSError(f"could not write {path}")
 
 
-def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[int], size: int, step: int) -> int:
-    """Write the HR and LR sub-images of one HR image; return how many sub-images it gave."""
+def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[int], size: int, step: int) -> None:
+    """Write the HR and LR sub-images of one HR image."""
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise OSError(f"{path}: not a readable image")
@@ -68,14 +68,22 @@ def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[in
     hr = modcrop(img, multiple)
     lrs = {s: bicubic_lr(hr, s) for s in scales}
     stem = osp.splitext(osp.basename(path))[0]
-    boxes = subimage_boxes(hr.shape[0], hr.shape[1], size, step, multiple)
-    for i, (y, x) in enumerate(boxes, 1):
+    for i, (y, x) in enumerate(subimage_boxes(hr.shape[0], hr.shape[1], size, step, multiple), 1):
         name = f"{stem}_s{i:03d}.png"
         write_png(osp.join(folders["hr"], name), hr[y : y + size, x : x + size])
         for s in scales:
             ly, lx, ls = y // s, x // s, size // s
             write_png(osp.join(folders[s], name), lrs[s][ly : ly + ls, lx : lx + ls])
-    return len(boxes)
+
+
+def tiling_problem(scales: Sequence[int], size: int, step: int) -> str | None:
+    """Why `size`/`step` cannot tile every scale exactly (both must be multiples of each scale), or None."""
+    if any(s < 1 or size % s or step % s for s in scales):
+        return (
+            f"--size {size} and --step {step} must be multiples of every scale "
+            f"(got --scales {' '.join(map(str, scales))})"
+        )
+    return None
 
 
 def list_images(folder: str) -> list[str]:
@@ -112,9 +120,9 @@ def prepare_dataset(
     BasicSR's DIV2K recipe uses 480/240 for HR (120/60 for x4 LR). `size` and `step` must be multiples of every
     scale. Without `lmdb` the PNG folders are the result (use `io_backend: {type: disk}`). `progress` shows a bar.
     """
-    for s in scales:
-        if size % s or step % s:
-            raise ValueError(f"--size {size} and --step {step} must be multiples of scale {s}")
+    problem = tiling_problem(scales, size, step)
+    if problem:
+        raise ValueError(problem)
     paths = list_images(hr_folder)
     folders: dict[int | str, str] = {"hr": osp.join(out, f"{name}_train_HR_sub")}
     folders.update({s: osp.join(out, f"{name}_train_LR_bicubic_X{s}_sub") for s in scales})
