@@ -31,7 +31,7 @@ setup(
         "scikit-image",
         "tqdm",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={"plot": ["matplotlib"], "dev": ["pytest", "ruff", "matplotlib"]},
     entry_points={"console_scripts": ["plksr = plksr_arch.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import yaml
 
+from .inference import check_tiling
+
 logger = logging.getLogger("basicsr")
 
 AMP_DTYPES = ("auto", "fp16", "bf16")
@@ -84,6 +86,11 @@ SCHEMA: dict[str, Any] = {
         "suffix": (str, type(None)),
         "pbar": bool,
         "use_amp": bool,
+        "self_ensemble": bool,
+        "tile": (int, type(None)),
+        "tile_overlap": int,
+        "reference": (str, type(None)),
+        "reference_file": (str, type(None)),
         "metrics": dict,
     },
     "logger": {
@@ -259,6 +266,14 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
         _registered(source, f"{key}.type", METRIC_REGISTRY, metric.get("type"))
     if is_train and "val" in opt and "val_freq" not in opt["val"]:
         raise _fail(source, "val.val_freq", "missing")
+    val = opt.get("val", {})
+    try:
+        check_tiling(val.get("tile"), val.get("tile_overlap", 16))
+    except ValueError as err:
+        raise _fail(source, "val", str(err)) from None
+    ref_file = val.get("reference_file")
+    if check_paths and ref_file is not None and not osp.isfile(osp.expanduser(ref_file)):
+        raise _fail(source, "val.reference_file", f"'{ref_file}' does not exist")
 
 
 def read_yaml(path: str) -> dict:

@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import demo, prepare, test, train
+from . import demo, plot, prepare, table, test, train
 
-COMMANDS = {"train": train, "test": test, "demo": demo, "prepare": prepare}
+COMMANDS = {"train": train, "test": test, "demo": demo, "prepare": prepare, "table": table, "plot": plot}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,12 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `plksr` console script."""
+    from ..evaluation.references import ReferenceFileError
     from ..options import OptionsError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
     try:
         return COMMANDS[args.command].run(args)
-    except (OptionsError, FileNotFoundError) as err:
+    except (OptionsError, ReferenceFileError, FileNotFoundError) as err:
         print(f"plksr {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.demo import run_demo
-    from ..test import format_table
+    from ..evaluation.report import format_table
 
     if args.minutes <= 0:
         raise SystemExit(f"plksr demo: error: --minutes {args.minutes}: must be > 0")

@@ -1,4 +1,4 @@
-"""`plksr test -opt X.yml`: BasicSR testing plus results/<name>/metrics.json and a table."""
+"""`plksr test -opt X.yml`: BasicSR testing plus results/<name>/metrics.{json,md,csv} and the table."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from .train import add_basicsr_arguments
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    add_basicsr_arguments(sub.add_parser("test", help="test from a BasicSR option file; writes metrics.json"))
+    add_basicsr_arguments(
+        sub.add_parser("test", help="test from a BasicSR option file; writes metrics.json/.md/.csv and strips")
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import test
+    from ..evaluation.report import caption, format_table
 
     report = test.run(args.opt, overrides=args.force_yml, launcher=args.launcher, debug=args.debug)
-    print(test.format_table(report))
-    print(f"Metrics: {osp.join('results', report['name'], 'metrics.json')}")
+    print(caption(report))
+    print(format_table(report))
+    print(f"Metrics: {osp.join('results', report['name'], 'metrics')}.{{json,md,csv}}")
     return 0

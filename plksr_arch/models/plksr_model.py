@@ -1,21 +1,35 @@
 """PLKSRModel: BasicSR's SRModel plus what PLKSR training needs (AMP, channels_last, any torch.optim optimizer).
 
 Option keys (top level): `use_amp` (bool, as in the official option files), `amp_dtype` (`auto` | `fp16` | `bf16`;
-`auto` = fp16 on CUDA, bf16 on CPU), `channels_last` (bool), `val.use_amp` (bool: run validation/testing under
-autocast too; metrics are computed in fp32 otherwise). EMA is BasicSR's `train.ema_decay`.
+`auto` = fp16 on CUDA, bf16 on CPU), `channels_last` (bool). EMA is BasicSR's `train.ema_decay`.
+
+Test-time keys (`val.*`), used by validation during training and by `plksr test`:
+- `use_amp`: run the network under autocast (`amp_dtype`); otherwise fp32. The output is fp32 either way.
+- `self_ensemble`: average the eight flips/rotations (x8); 5-8x slower.
+- `tile` / `tile_overlap`: run LR tiles of `tile` pixels sharing `tile_overlap` pixels (feathered), to bound memory.
+  PLKSR's receptive field is wider than a tile, so tiled numbers differ slightly from whole-image ones.
+- `pbar`: the per-dataset progress bar (images/s); on by default when testing.
+
+When testing, each image also gets the MATLAB-bicubic baseline, and `save_img` adds a comparison strip per image.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os.path as osp
+import time
 from collections import OrderedDict
+from typing import Any
 
+import numpy as np
 import torch
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
+from ..inference import check_tiling, self_ensemble, tiled_forward
 from ..options import resolve_num_gpu
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -57,6 +71,13 @@ class PLKSRModel(SRModel):
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16 and self.device.type == "cuda"
         )
+        val = opt.get("val", {})
+        self.self_ensemble = bool(val.get("self_ensemble", False))
+        self.tile: int | None = val.get("tile")
+        self.tile_overlap: int = val.get("tile_overlap", 16)
+        check_tiling(self.tile, self.tile_overlap)
+        self.image_results: list[dict[str, Any]] = []
+        self.timing: dict[str, float] = {}
 
     def print_network(self, net: torch.nn.Module) -> None:
         """One summary line at INFO (BasicSR logs the whole module tree, hundreds of lines); the tree at DEBUG."""
@@ -122,9 +143,99 @@ class PLKSRModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     def test(self) -> None:
+        """`self.output` (fp32) for `self.lq`, with the `val.*` self-ensemble, tiling and AMP settings."""
         net = getattr(self, "net_g_ema", self.net_g)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return net(x.contiguous(memory_format=fmt))
+
+        def ensembled(x: torch.Tensor) -> torch.Tensor:
+            return self_ensemble(forward, x) if self.self_ensemble else forward(x)
+
         was_training = net.training
         net.eval()
         with torch.no_grad(), self._autocast(self.val_amp):
-            self.output = net(self.lq).float()
+            if self.tile:
+                output = tiled_forward(ensembled, self.lq, self.opt["scale"], self.tile, self.tile_overlap)
+            else:
+                output = ensembled(self.lq)
+        self.output = output.float()
         net.train(was_training)
+
+    def _image_path(self, dataset: str, image: str, current_iter: Any, kind: str | None = None) -> str:
+        """Where BasicSR saves a validation/test image; `kind` (e.g. 'strip') replaces the run suffix."""
+        root = self.opt["path"]["visualization"]
+        if self.opt["is_train"]:
+            return osp.join(root, image, f"{image}_{kind or current_iter}.png")
+        return osp.join(root, dataset, f"{image}_{kind or self.opt['val'].get('suffix') or self.opt['name']}.png")
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img: bool) -> None:
+        """BasicSR's validation loop plus per-image results (`self.image_results`), the per-image bicubic baseline
+        and comparison strips when testing, a progress bar with images/s and a timing summary (`self.timing`)."""
+        from ..evaluation.metrics import bicubic_image, image_metrics
+        from ..evaluation.strips import comparison_strip
+
+        dataset = dataloader.dataset.opt["name"]
+        val = self.opt["val"]
+        metrics_opt = val.get("metrics") or {}
+        testing = not self.opt["is_train"]
+        scale = self.opt["scale"]
+        if metrics_opt:
+            self._initialize_best_metric_results(dataset)
+        self.image_results = []
+        network_seconds = 0.0
+        start = time.perf_counter()
+        pbar = tqdm(total=len(dataloader), unit="img", desc=dataset, disable=not val.get("pbar", testing))
+        for data in dataloader:
+            name = osp.splitext(osp.basename(data["lq_path"][0]))[0]
+            self.feed_data(data)
+            tick = time.perf_counter()
+            self.test()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            network_seconds += time.perf_counter() - tick
+            sr = tensor2img([self.output.detach().cpu()])
+            lq = self.lq.detach().cpu()[0]
+            gt = tensor2img([self.gt.detach().cpu()]) if hasattr(self, "gt") else None
+            for attr in ("lq", "gt", "output"):
+                self.__dict__.pop(attr, None)
+            record: dict[str, Any] = {"name": name}
+            bicubic = None
+            if gt is not None and metrics_opt:
+                record.update(image_metrics(sr, gt, metrics_opt))
+                if testing:
+                    bicubic = bicubic_image(lq, scale)
+                    record["bicubic"] = image_metrics(bicubic, gt, metrics_opt)
+            if save_img:
+                imwrite(sr, self._image_path(dataset, name, current_iter))
+                if bicubic is not None:
+                    psnrs = record.get("psnr"), record["bicubic"].get("psnr")
+                    strip = comparison_strip(tensor2img(lq), bicubic, sr, gt, *psnrs)
+                    imwrite(strip, self._image_path(dataset, name, current_iter, kind="strip"))
+            self.image_results.append(record)
+            pbar.update(1)
+        pbar.close()
+        seconds = time.perf_counter() - start
+        n = len(self.image_results)
+        self.timing = {"seconds": seconds, "network_seconds": network_seconds, "images_per_second": n / seconds}
+        scored = [r for r in self.image_results if all(m in r for m in metrics_opt)]
+        self.metric_results = {m: float(np.mean([r[m] for r in scored])) for m in metrics_opt} if scored else {}
+        if self.metric_results:
+            for metric, value in self.metric_results.items():
+                self._update_best_metric_result(dataset, metric, value, current_iter)
+            self._log_validation_metric_values(current_iter, dataset, tb_logger)
+        get_root_logger().info(
+            f"{dataset}: {n} images in {seconds:.1f} s ({n / seconds:.2f} img/s; network {network_seconds:.1f} s)"
+        )
+
+    def _log_validation_metric_values(self, current_iter, dataset_name: str, tb_logger) -> None:
+        """BasicSR's validation log block, with the iteration in the header line (`plksr plot` reads it)."""
+        lines = [f"Validation {dataset_name} (iter {current_iter})"]
+        for metric, value in self.metric_results.items():
+            best = self.best_metric_results[dataset_name][metric]
+            lines.append(f"\t # {metric}: {value:.4f}\tBest: {best['val']:.4f} @ {best['iter']} iter")
+        get_root_logger().info("\n".join(lines) + "\n")
+        if tb_logger:
+            for metric, value in self.metric_results.items():
+                tb_logger.add_scalar(f"metrics/{dataset_name}/{metric}", value, current_iter)

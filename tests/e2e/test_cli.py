@@ -1,10 +1,12 @@
-"""End-to-end runs of the `plksr` command in subprocesses: train (disk, LMDB), kill + auto-resume, test, demo."""
+"""End-to-end runs of the `plksr` command in subprocesses: train (disk, LMDB) + plot, kill + auto-resume, test +
+table, demo."""
 
 from __future__ import annotations
 
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ def data(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
 
 def test_train_on_disk_writes_weights_states_and_log(tmp_path, data) -> None:
     opt = write_yaml(tmp_path / "train.yml", train_options(data["train"], data["val"]))
-    proc = run_plksr("train", "-opt", str(opt), "--force_yml", "train:total_iter=6", cwd=tmp_path)
+    proc = run_plksr("train", "-opt", str(opt), "--force_yml", "train:total_iter=6", "val:val_freq=2", cwd=tmp_path)
     exp = tmp_path / "experiments" / "tiny"
     assert {p.name for p in (exp / "models").iterdir()} == {
         "net_g_2.pth",
@@ -38,8 +40,11 @@ def test_train_on_disk_writes_weights_states_and_log(tmp_path, data) -> None:
     assert set(state) == {"params"} and "feats.1.channe_mixer.0.weight" in state["params"]
     log = next(exp.glob("train_tiny_*.log")).read_text()
     assert re.search(r"iter:\s+6, lr:", log) and "l_pix:" in log and "eta:" in log
-    assert "Validation tiny_val" in log and "# psnr:" in log
+    assert "Validation tiny_val (iter 2)" in log and "# psnr:" in log
     assert f"Latest weights: {exp / 'models' / 'net_g_latest.pth'}" in proc.stdout
+    plot = run_plksr("plot", str(exp), cwd=tmp_path)
+    assert "(1 losses, 6 validation points from 1 log(s))" in plot.stdout  # psnr and ssim at iterations 2, 4, 6
+    assert (exp / "curves.png").stat().st_size > 10_000
 
 
 def test_train_module_entry_point_and_lmdb_backend(tmp_path, data) -> None:
@@ -127,13 +132,31 @@ def test_test_command_writes_metrics_json(tmp_path, data) -> None:
         "val": {"save_img": True, "suffix": None, "metrics": metrics(2)},
     }
     proc = run_plksr("test", "-opt", str(write_yaml(tmp_path / "test.yml", opt)), cwd=tmp_path)
-    report = json.loads((tmp_path / "results" / "tiny_test" / "metrics.json").read_text())
-    assert report["name"] == "tiny_test" and report["scale"] == 2
+    results = tmp_path / "results" / "tiny_test"
+    report = json.loads((results / "metrics.json").read_text())
+    assert report["name"] == "tiny_test" and report["scale"] == 2 and report["variant"] is None
     entry = report["datasets"]["tiny_val"]
-    assert entry["n_images"] == 2 and set(entry) == {"psnr", "ssim", "n_images", "bicubic"}
+    assert entry["n_images"] == 2 and set(entry) == {
+        "psnr",
+        "ssim",
+        "n_images",
+        "bicubic",
+        "images",
+        "seconds",
+        "images_per_second",
+    }
     assert set(entry["bicubic"]) == {"psnr", "ssim"} and 10 < entry["bicubic"]["psnr"] < 60
-    assert "| tiny_val | 2 |" in proc.stdout
-    assert len(list((tmp_path / "results" / "tiny_test" / "visualization" / "tiny_val").glob("*.png"))) == 2
+    assert [i["name"] for i in entry["images"]] == ["img000", "img001"]
+    assert f"| tiny_val | 2 | {entry['psnr']:.2f} | {entry['ssim']:.4f} |" in proc.stdout
+    assert (results / "metrics.md").read_text().count("| tiny_val | 2 |") == 1
+    assert (results / "metrics.csv").read_text().splitlines()[0].startswith("dataset,images,PSNR,SSIM")
+    assert "tiny_val" in proc.stderr and "img/s" in proc.stderr  # the progress bar
+    pictures = sorted(p.name for p in (results / "visualization" / "tiny_val").glob("*.png"))
+    assert pictures == ["img000_strip.png", "img000_tiny_test.png", "img001_strip.png", "img001_tiny_test.png"]
+
+    table = run_plksr("table", str(results), "--format", "csv", cwd=tmp_path)
+    assert table.stdout.splitlines()[0] == "scale,method,tiny_val"
+    assert table.stdout.splitlines()[2] == f"x2,tiny_test,{entry['psnr']:.2f}/{entry['ssim']:.4f}"
 
 
 def test_bad_option_file_is_one_line_and_exit_2(tmp_path, data) -> None:
@@ -212,6 +235,12 @@ def test_prepare_rejects_bad_sizes(tmp_path) -> None:
     assert proc.returncode == 2 and "none: no such folder" in proc.stderr
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_distributed_launcher_on_cpu_uses_gloo(tmp_path, data) -> None:
     """`--launcher pytorch` under torchrun: two CPU processes (Gloo), training reaches total_iter although each
     rank's loader drops its last incomplete batch (3 images per rank, batch 2)."""
@@ -221,7 +250,7 @@ def test_distributed_launcher_on_cpu_uses_gloo(tmp_path, data) -> None:
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=29517",
+        f"--master_port={_free_port()}",
         "-m",
         "plksr_arch.train",
         "-opt",

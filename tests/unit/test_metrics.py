@@ -6,22 +6,26 @@ import pytest
 
 from ..conftest import BENCHMARKS, metrics
 
-PUBLISHED_SET5 = {2: 33.66, 3: 30.39, 4: 28.42}  # PSNR (Y, crop_border = scale), the SR literature's bicubic row
+# PSNR (Y, crop_border = scale) of the SR literature's bicubic rows, and how close BasicSR's scoring comes: Set14's
+# greyscale `bridge` is read as RGB and scored on its Y (see plksr_arch.evaluation.metrics), hence the wider margin.
+PUBLISHED = {"Set5": ({2: 33.66, 3: 30.39, 4: 28.42}, 0.03), "Set14": ({2: 30.24, 3: 27.55, 4: 26.00}, 0.12)}
 
 
-@pytest.mark.skipif(not (BENCHMARKS / "Set5").is_dir(), reason="../shared/data/benchmarks/Set5 is absent")
+@pytest.mark.parametrize("name", ["Set5", "Set14"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_bicubic_baseline_matches_published_set5(scale: int) -> None:
+def test_bicubic_baseline_matches_published(name: str, scale: int) -> None:
+    if not (BENCHMARKS / name).is_dir():
+        pytest.skip(f"../shared/data/benchmarks/{name} is absent")
     from basicsr.data import build_dataset
 
-    from plksr_arch.test import bicubic_metrics
+    from plksr_arch.evaluation.metrics import bicubic_metrics
 
     dataset = build_dataset(
         {
-            "name": "Set5",
+            "name": name,
             "type": "PairedImageDataset",
-            "dataroot_gt": str(BENCHMARKS / "Set5" / "GTmod12"),
-            "dataroot_lq": str(BENCHMARKS / "Set5" / f"LRbicx{scale}"),
+            "dataroot_gt": str(BENCHMARKS / name / "GTmod12"),
+            "dataroot_lq": str(BENCHMARKS / name / f"LRbicx{scale}"),
             "filename_tmpl": "{}",
             "io_backend": {"type": "disk"},
             "phase": "test",
@@ -29,5 +33,6 @@ def test_bicubic_baseline_matches_published_set5(scale: int) -> None:
         }
     )
     result = bicubic_metrics(dataset, metrics(scale), scale)
-    assert result["psnr"] == pytest.approx(PUBLISHED_SET5[scale], abs=0.03)
-    assert 0.8 < result["ssim"] < 0.96
+    published, tolerance = PUBLISHED[name]
+    assert result["psnr"] == pytest.approx(published[scale], abs=tolerance)
+    assert 0.65 < result["ssim"] < 0.96

@@ -91,3 +91,4 @@ def test_ema_and_adamw(tmp_path) -> None:
 def test_official_model_type_builds_plksr_model(tmp_path) -> None:
     model = _model(tmp_path, model_type="ESRModel", use_amp=True)
     assert isinstance(model, PLKSRModel) and model.use_amp
+

@@ -107,12 +107,27 @@ def test_official_use_pa_key_is_rejected(tmp_path, data) -> None:
             "network_g.type: 'PLKSRR' is not registered in BasicSR (did you mean 'PLKSR'?)",
         ),
         (lambda o: o.pop("model_type"), "model_type: missing"),
+        (lambda o: o.update(val={"val_freq": 2, "tile": 4}), "val: tile: 4 must be an int >= 8"),
+        (
+            lambda o: o.update(val={"val_freq": 2, "tile": 64, "tile_overlap": 32}),
+            "val: tile_overlap: 32 must be an int with 0 <= overlap < tile / 2 (32)",
+        ),
+        (
+            lambda o: o.update(val={"val_freq": 2, "self_ensembel": True}),
+            "val.self_ensembel: unknown key (did you mean 'self_ensemble'?)",
+        ),
     ],
 )
 def test_mistakes_are_one_line_errors(tmp_path, data, mutate, expected: str) -> None:
     opt = train_options(data)
     mutate(opt)
     assert expected in _error(opt, tmp_path)
+
+
+def test_missing_reference_file_is_named(tmp_path, data) -> None:
+    opt = train_options(data)
+    opt["val"] = {"val_freq": 2, "reference_file": "refs.yml"}
+    assert "val.reference_file: 'refs.yml' does not exist" in _error(opt, tmp_path, check_paths=True)
 
 
 def test_missing_data_folder_is_named(tmp_path, data) -> None:

@@ -1,0 +1,1 @@
+"""Evaluation: per-image metrics and the bicubic baseline, reference results, tables, comparison strips, curves."""
