@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import os.path as osp
 import time
 from collections import OrderedDict
@@ -162,6 +163,27 @@ class PLKSRModel(SRModel):
                 output = ensembled(self.lq)
         self.output = output.float()
         net.train(was_training)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        """BasicSR's save (weights + training state), written by rank 0 only (DDP ranks hold the same weights; BasicSR
+        lets every rank write the same files) and atomically: the files go to a `.partial` folder and are then moved
+        into place, so a kill during a save never leaves a truncated checkpoint for `--auto_resume` to pick."""
+        if self.opt.get("rank", 0) != 0:
+            return
+        paths = self.opt["path"]
+        finals = {key: paths[key] for key in ("models", "training_states")}
+        staging = {key: osp.join(folder, ".partial") for key, folder in finals.items()}
+        for folder in staging.values():
+            os.makedirs(folder, exist_ok=True)
+        paths.update(staging)
+        try:
+            super().save(epoch, current_iter)
+        finally:
+            paths.update(finals)
+        for key, folder in staging.items():
+            for name in os.listdir(folder):
+                os.replace(osp.join(folder, name), osp.join(finals[key], name))
+            os.rmdir(folder)
 
     def _image_path(self, dataset: str, image: str, current_iter: Any, kind: str | None = None) -> str:
         """Where BasicSR saves a validation/test image; `kind` (e.g. 'strip') replaces the run suffix."""

@@ -92,3 +92,14 @@ def test_official_model_type_builds_plksr_model(tmp_path) -> None:
     model = _model(tmp_path, model_type="ESRModel", use_amp=True)
     assert isinstance(model, PLKSRModel) and model.use_amp
 
+
+def test_save_is_atomic_and_rank_zero_only(tmp_path) -> None:
+    model = _model(tmp_path)
+    model.save(0, 2)
+    models, states = Path(model.opt["path"]["models"]), Path(model.opt["path"]["training_states"])
+    assert sorted(p.name for p in models.iterdir()) == ["net_g_2.pth"]
+    assert sorted(p.name for p in states.iterdir()) == ["2.state"]  # no .partial left behind
+    assert torch.load(states / "2.state", weights_only=True)["iter"] == 2
+    model.opt["rank"] = 1
+    model.save(0, 4)
+    assert not (models / "net_g_4.pth").exists() and not (states / "4.state").exists()
