@@ -30,6 +30,7 @@ setup(
         # skimage ships the CC0 photos of the embedded demo; it is a basicsr dependency, named here because we use it.
         "scikit-image",
         "tqdm",
+        "safetensors",
     ],
     extras_require={"plot": ["matplotlib"], "dev": ["pytest", "ruff", "matplotlib"]},
     entry_points={"console_scripts": ["plksr = plksr_arch.cli:main"]},

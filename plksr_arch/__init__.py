@@ -9,10 +9,12 @@ from . import _compat
 _compat.apply()
 
 from .archs import PLKSR, PRESETS, plksr, plksr_tiny  # noqa: E402
+from .checkpoint import load_model  # noqa: E402
+from .inference import Upscaler  # noqa: E402
 from .models import PLKSRModel  # noqa: E402
 from .registration import register_all  # noqa: E402
 from .version import __version__  # noqa: E402
 
 register_all()
 
-__all__ = ["PLKSR", "PRESETS", "PLKSRModel", "__version__", "plksr", "plksr_tiny"]
+__all__ = ["PLKSR", "PRESETS", "PLKSRModel", "Upscaler", "__version__", "load_model", "plksr", "plksr_tiny"]

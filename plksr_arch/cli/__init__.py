@@ -11,9 +11,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import demo, plot, prepare, table, test, train
+from . import bench, demo, infer, plot, prepare, table, test, train
 
-COMMANDS = {"train": train, "test": test, "demo": demo, "prepare": prepare, "table": table, "plot": plot}
+COMMANDS = {
+    "train": train,
+    "test": test,
+    "demo": demo,
+    "prepare": prepare,
+    "table": table,
+    "plot": plot,
+    "infer": infer,
+    "bench": bench,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `plksr` console script."""
+    from ..checkpoint import CheckpointError
     from ..evaluation.references import ReferenceFileError
     from ..options import OptionsError
 
@@ -33,6 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
     try:
         return COMMANDS[args.command].run(args)
-    except (OptionsError, ReferenceFileError, FileNotFoundError) as err:
+    except (OptionsError, ReferenceFileError, CheckpointError, FileNotFoundError) as err:
         print(f"plksr {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -274,3 +274,67 @@ def test_batch_larger_than_dataset_is_a_clear_error(tmp_path, data) -> None:
     assert "big.yml: datasets.train.batch_size_per_gpu: 7 x 1 process(es) is more than the 6 training images" in (
         proc.stderr
     )
+
+
+def test_infer_command_writes_same_names_keeps_alpha_and_16_bit(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    from plksr_arch import PLKSR as Net
+
+    from ..conftest import TINY_NET
+
+    weights = tmp_path / "w.pth"
+    torch.save({"params_ema": Net(**{k: v for k, v in TINY_NET.items() if k != "type"}).state_dict()}, weights)
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(src / "rgb.jpg"), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    cv2.imwrite(str(src / "alpha.png"), rng.integers(0, 256, (20, 24, 4), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "deep.tif"), rng.integers(0, 65536, (16, 16), dtype=np.uint16))
+    (src / "broken.png").write_bytes(b"not an image")
+    proc = run_plksr(
+        "infer",
+        str(weights),
+        str(src),
+        str(tmp_path / "*.tif"),
+        "-o",
+        str(tmp_path / "out"),
+        "--tile",
+        "16",
+        "--tile-overlap",
+        "4",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 1  # the unreadable file is reported, the others are written
+    assert proc.stderr.count("plksr infer: error:") == 1 and "broken.png: cannot read this image" in proc.stderr
+    assert "3 of 4 image(s) written" in proc.stdout and "img/s" in proc.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["alpha.png", "deep.tif", "rgb.jpg"]
+    assert cv2.imread(str(out / "rgb.jpg")).shape == (80, 96, 3)
+    assert cv2.imread(str(out / "alpha.png"), cv2.IMREAD_UNCHANGED).shape == (80, 96, 4)
+    deep = cv2.imread(str(out / "deep.tif"), cv2.IMREAD_UNCHANGED)
+    assert deep.shape == (64, 64) and deep.dtype == np.uint16
+
+
+def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
+    proc = run_plksr(
+        "bench",
+        "--models",
+        "PLKSR-tiny,EDSR-baseline",
+        "--scale",
+        "4",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        str(tmp_path / "b.json"),
+        cwd=tmp_path,
+    )
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["input"] == [180, 320] and report["output"] == [720, 1280]
+    assert [r["model"] for r in report["results"]] == ["PLKSR-tiny", "EDSR-baseline"]
+    assert all(r["latency_ms"] > 0 and r["gflops"] > 0 and r["peak_mib"] > 0 for r in report["results"])
+    assert "GEMM (4096^3 matmul): fp32" in proc.stdout and "| PLKSR-tiny |" in proc.stdout

@@ -1,0 +1,372 @@
+"""The paper's efficiency protocol: restore an HD (1280x720) output, warm up, take the median of N timed runs and
+the peak memory, for PLKSR, PLKSR-tiny and the peers BasicSR ships (SwinIR-light, EDSR-baseline), each in its
+fastest mode, plus the machine's GEMM rate and each model's share of it.
+
+Timing: CUDA events on GPUs, `perf_counter` on CPUs. Peak memory: CUDA `max_memory_allocated` above the model's
+weights; on CPUs the peak resident set size above the level before the run, sampled every millisecond.
+FLOPs are counted by `torch.utils.flop_counter` (convolutions, matmuls, attention), 2 per multiply-add.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HD = (720, 1280)
+MODES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class Result:
+    """One model in one mode: median latency (ms), peak memory (MiB), GFLOPs per image and the GEMM share."""
+
+    model: str
+    mode: str
+    latency_ms: float
+    peak_mib: float
+    gflops: float
+    params: int
+    tflops: float = 0.0
+    gemm_share: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class WindowPadded(nn.Module):
+    """Pad the input (reflect) to a multiple of `multiple` and crop the output: how SwinIR's own test code runs
+    window attention on sizes like 180x320 (BasicSR's SwinIR has no padding of its own)."""
+
+    def __init__(self, net: nn.Module, multiple: int, scale: int) -> None:
+        super().__init__()
+        self.net, self.multiple, self.scale = net, multiple, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        y = self.net(F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x)
+        return y[..., : h * self.scale, : w * self.scale]
+
+
+def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
+    """Constructors of the comparison models (BasicSR's own code, random weights): name -> factory."""
+    from basicsr.archs.edsr_arch import EDSR
+    from basicsr.archs.swinir_arch import SwinIR
+
+    from .archs.plksr_arch import plksr, plksr_tiny
+
+    return {
+        "PLKSR": lambda: plksr(scale),
+        "PLKSR-tiny": lambda: plksr_tiny(scale),
+        # SwinIR-light: the configuration of the SwinIR paper's lightweight model.
+        "SwinIR-light": lambda: WindowPadded(
+            SwinIR(
+                upscale=scale,
+                img_size=64,
+                window_size=8,
+                img_range=1.0,
+                depths=[6, 6, 6, 6],
+                embed_dim=60,
+                num_heads=[6, 6, 6, 6],
+                mlp_ratio=2,
+                upsampler="pixelshuffledirect",
+            ),
+            8,
+            scale,
+        ),
+        "EDSR-baseline": lambda: EDSR(3, 3, num_feat=64, num_block=16, upscale=scale, res_scale=1.0),
+    }
+
+
+def modes_for(device: torch.device) -> list[str]:
+    """Candidate modes: fp32 and the low precisions the device runs natively."""
+    from .models.plksr_model import cpu_supports_bf16
+
+    if device.type == "cuda":
+        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    return ["fp32"] + (["bf16"] if cpu_supports_bf16() else [])
+
+
+def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A no-argument callable running `model` on `x` in `mode`: low precisions use autocast + channels_last."""
+    dtype = MODES[mode]
+    fmt = torch.channels_last if dtype is not None else torch.contiguous_format
+    model = model.to(device, memory_format=fmt).eval()
+    x = x.to(device, memory_format=fmt)
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            return model(x)
+
+    return run
+
+
+def time_runs(run: Callable[[], object], device: torch.device, warmup: int, runs: int) -> float:
+    """Median milliseconds of `runs` calls after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        else:
+            tick = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - tick) * 1000)
+    return statistics.median(times)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@contextlib.contextmanager
+def _rss_sampler(stats: dict[str, int]):
+    stats["start"] = stats["peak"] = _rss_bytes()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            stats["peak"] = max(stats["peak"], _rss_bytes())
+            stop.wait(0.001)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield stats
+    finally:
+        stop.set()
+        thread.join()
+        stats["peak"] = max(stats["peak"], _rss_bytes())
+
+
+def cuda_peak_mib(run: Callable[[], object], device: torch.device) -> float:
+    """Peak CUDA memory of one call above what was allocated before it (weights and input)."""
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    run()
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def rss_peak_mib(run: Callable[[], object]) -> float:
+    """Peak resident set size of one call above the level before it, sampled every millisecond. Only meaningful in
+    a fresh process: once the C allocator holds freed memory, later peaks reuse it and look smaller."""
+    stats: dict[str, int] = {}
+    with _rss_sampler(stats):
+        out = run()
+        del out
+    return (stats["peak"] - stats["start"]) / 2**20
+
+
+def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, queue) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, *input_size(scale))
+    queue.put(rss_peak_mib(make_run(name, peers(scale)[name](), mode, torch.device("cpu"), x, plain=plain)))
+
+
+def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float:
+    """Peak RSS increase of the first forward pass of `name` in `mode`, in a fresh (spawned) process."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, plain, queue))
+    child.start()
+    value = queue.get(timeout=600)
+    child.join()
+    return value
+
+
+def make_run(
+    name: str, model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, plain: bool = False
+) -> Callable[[], object]:
+    """The call to time: PLKSR models through `Upscaler.forward` (low-precision body, fp32 skip) unless `plain`,
+    peers plainly under autocast. Building it moves the model to the mode's memory format."""
+    from .inference import Upscaler
+
+    if name.startswith("PLKSR") and not plain:
+        forward = Upscaler(model, device, mode).forward
+        return lambda: forward(x)
+    return runner(model, mode, device, x)
+
+
+def count_flops(model: nn.Module, x: torch.Tensor) -> float:
+    """FLOPs of one forward pass (2 per multiply-add), counted on the CPU in fp32."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.cpu().eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x.cpu())
+    return float(counter.get_total_flops())
+
+
+def gemm_tflops(device: torch.device, mode: str, n: int = 4096, runs: int = 3) -> float:
+    """The device's matrix-multiply rate (TFLOP/s) at `mode`'s precision: an n x n x n product, median of runs."""
+    dtype = MODES[mode] or torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    ms = time_runs(lambda: a @ b, device, 1, runs)
+    return 2 * n**3 / (ms / 1000) / 1e12
+
+
+def input_size(scale: int) -> tuple[int, int]:
+    """LR input size whose x`scale` output is (about) HD, as in the paper: 180x320 for x4."""
+    return round(HD[0] / scale), round(HD[1] / scale)
+
+
+def _measure(name: str, mode: str, run: Callable[[], object], peak_mib: float, setup: dict) -> Result:
+    ms = time_runs(run, setup["device"], setup["warmup"], setup["runs"])
+    tflops = setup["flops"] / (ms / 1000) / 1e12
+    gflops, params, gemm = setup["flops"] / 1e9, setup["params"], setup["gemm"][mode]
+    return Result(name, mode, ms, peak_mib, gflops, params, tflops, tflops / gemm)
+
+
+def bench(
+    names: list[str],
+    device: torch.device,
+    scale: int = 4,
+    warmup: int = 2,
+    runs: int = 10,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Benchmark `names` (keys of `peers`) at HD output; PLKSR also as the reference runs it (fp32, NCHW, eager).
+
+    Each model runs once in every mode of `modes_for(device)` (after one warm-up) and is measured in its fastest.
+    PLKSR's modes use `Upscaler`'s forward pass (low-precision body, fp32 global skip). CPU peak memory comes from
+    a fresh process per model, so models do not inherit each other's freed memory.
+    """
+    factories = peers(scale)
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise ValueError(f"models: {', '.join(unknown)} unknown (known: {', '.join(factories)})")
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, *input_size(scale))
+    modes = modes_for(device)
+    gemm = {mode: gemm_tflops(device, mode) for mode in modes}
+    log("GEMM 4096^3: " + ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in gemm.items()))
+    results: list[Result] = []
+    for name in names:
+        model = factories[name]()
+        setup = {"device": device, "warmup": warmup, "runs": runs, "gemm": gemm}
+        setup.update(flops=count_flops(model, x), params=sum(p.numel() for p in model.parameters()))
+        trial = {m: time_runs(make_run(name, model, m, device, x), device, 1, 1) for m in modes}
+        best = min(trial, key=trial.get)
+        log(f"{name}: trial " + ", ".join(f"{m} {v:.1f} ms" for m, v in trial.items()) + f" -> {best}")
+
+        def peak(mode: str, plain: bool = False, name: str = name, model: nn.Module = model) -> float:
+            if device.type == "cuda":
+                return cuda_peak_mib(make_run(name, model, mode, device, x, plain=plain), device)
+            return cpu_peak_mib(name, mode, scale, plain)
+
+        run = make_run(name, model, best, device, x)
+        results.append(_measure(name, best, run, peak(best), setup))
+        if name == "PLKSR":
+            plain = make_run(name, copy.deepcopy(model), "fp32", device, x, plain=True)
+            label = "PLKSR (reference: fp32, NCHW, eager)"
+            results.append(_measure(label, "fp32", plain, peak("fp32", plain=True), setup))
+        del model
+    out = {
+        "device": _device_name(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "scale": scale,
+        "input": list(x.shape[-2:]),
+        "output": [x.shape[-2] * scale, x.shape[-1] * scale],
+        "warmup": warmup,
+        "runs": runs,
+        "gemm_tflops": gemm,
+        "results": [r.as_dict() for r in results],
+    }
+    out["speedups"] = speedups(results)
+    return out
+
+
+def speedups(results: list[Result]) -> dict[str, float]:
+    """Latency of each other model (not PLKSR-tiny) divided by PLKSR's: how many times faster PLKSR is."""
+    ours = next((r for r in results if r.model == "PLKSR"), None)
+    if ours is None:
+        return {}
+    return {r.model: r.latency_ms / ours.latency_ms for r in results if r.model not in ("PLKSR", "PLKSR-tiny")}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"{model or platform.processor() or 'CPU'} ({torch.get_num_threads()} threads)"
+
+
+def table(report: dict) -> str:
+    """Markdown table of a `bench` report, with the GEMM line and the ratios."""
+    lines = [
+        f"HD output {report['output'][1]}x{report['output'][0]} from {report['input'][1]}x{report['input'][0]}, "
+        f"x{report['scale']}, {report['device']}, torch {report['torch']}, median of {report['runs']} runs",
+        "",
+        "| model | mode | latency (ms) | peak memory (MiB) | GFLOPs | params | TFLOP/s | share of GEMM |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['latency_ms']:.1f} | {r['peak_mib']:.1f} | {r['gflops']:.1f} | "
+            f"{r['params']:,} | {r['tflops']:.3f} | {100 * r['gemm_share']:.0f}% |"
+        )
+    gemm = ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in report["gemm_tflops"].items())
+    lines += ["", f"GEMM (4096^3 matmul): {gemm}"]
+    lines += [f"{k} latency / PLKSR latency: {v:.2f}" for k, v in report["speedups"].items()]
+    return "\n".join(lines)
+
+
+def plot(report: dict, references: dict, path: str) -> list[str]:
+    """Latency vs Urban100 PSNR (the paper's Fig. 1 style) for the models `references` has Urban100 values for,
+    under keys `<model>_x<scale>`; returns the models left out. Needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .evaluation.references import lookup
+
+    points, missing = [], []
+    for r in report["results"]:
+        ref = lookup(references, f"{r['model']}_x{report['scale']}", "Urban100")
+        if ref and "psnr" in ref:
+            points.append((r["latency_ms"], ref["psnr"], r["peak_mib"], r["model"]))
+        else:
+            missing.append(r["model"])
+    if not points:
+        raise ValueError("no model has an Urban100 PSNR in the reference file (keys like 'PLKSR_x4')")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    largest = max(p[2] for p in points) or 1.0
+    for ms, psnr, mib, name in points:
+        ax.scatter(ms, psnr, s=40 + 1500 * mib / largest, alpha=0.5)
+        ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(6, 6))
+    ax.set(xlabel=f"latency (ms), {report['device']}", ylabel=f"Urban100 x{report['scale']} PSNR (dB)")
+    ax.set_title("latency vs PSNR (marker area ~ peak memory)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return missing
