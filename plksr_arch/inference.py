@@ -59,6 +59,20 @@ def check_tiling(tile: int | None, overlap: int) -> None:
         raise ValueError(f"tile_overlap: {overlap!r} must be an int with 0 <= overlap < tile / 2 ({tile // 2})")
 
 
+def _axis_ramps(starts: list[int], size: int, scale: int) -> list[torch.Tensor]:
+    """The blending ramp of each tile along one axis (output pixels): it rises over the pixels shared with the
+    previous tile and falls over those shared with the next."""
+    last = len(starts) - 1
+    return [
+        _ramp(
+            size * scale,
+            (starts[i - 1] + size - start) * scale if i else 0,
+            (start + size - starts[i + 1]) * scale if i < last else 0,
+        )
+        for i, start in enumerate(starts)
+    ]
+
+
 def tiled_forward(fn: Forward, x: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
     """`fn(x)` computed on `tile` x `tile` LR tiles sharing `overlap` pixels, blended with linear ramps (fp32).
 
@@ -67,22 +81,12 @@ def tiled_forward(fn: Forward, x: torch.Tensor, scale: int, tile: int, overlap: 
     """
     check_tiling(tile, overlap)
     height, width = x.shape[-2:]
+    th, tw = min(tile, height), min(tile, width)
     tops, lefts = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    ramps_h, ramps_w = _axis_ramps(tops, th, scale), _axis_ramps(lefts, tw, scale)
     out = weight = None
-    for i, top in enumerate(tops):
-        th = min(tile, height)
-        ramp_h = _ramp(
-            th * scale,
-            (tops[i - 1] + th - top) * scale if i else 0,
-            (top + th - tops[i + 1]) * scale if i + 1 < len(tops) else 0,
-        )
-        for j, left in enumerate(lefts):
-            tw = min(tile, width)
-            ramp_w = _ramp(
-                tw * scale,
-                (lefts[j - 1] + tw - left) * scale if j else 0,
-                (left + tw - lefts[j + 1]) * scale if j + 1 < len(lefts) else 0,
-            )
+    for top, ramp_h in zip(tops, ramps_h, strict=True):
+        for left, ramp_w in zip(lefts, ramps_w, strict=True):
             y = fn(x[..., top : top + th, left : left + tw]).float()
             if out is None:
                 out = y.new_zeros((*y.shape[:-2], height * scale, width * scale))
