@@ -98,6 +98,19 @@ def tiled_forward(fn: Forward, x: torch.Tensor, scale: int, tile: int, overlap: 
     return out / weight
 
 
+def mixed_precision_forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """`net(x)` in fp32, with a PLKSR's body (`feats`) under `dtype` autocast and its global skip (the input repeated
+    s^2 times, added before the pixel shuffle) in fp32, so low precision only touches the predicted residual.
+    Other networks run whole under autocast. `dtype=None` is plain fp32."""
+    body = getattr(net, "feats", None)
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+        if body is None or not hasattr(net, "to_img"):
+            return net(x).float()
+        features = body(x)
+    skip = torch.repeat_interleave(x.float(), net.upscaling_factor**2, dim=1)
+    return net.to_img(features.float() + skip)
+
+
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -179,14 +192,7 @@ class Upscaler:
 
     def _forward(self, x: torch.Tensor, precision: str) -> torch.Tensor:
         x = x.to(self.device, memory_format=self.memory_format)
-        dtype = _DTYPES[precision]
-        body = getattr(self.model, "feats", None)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            if body is None:
-                return self.model(x).float()
-            features = body(x)
-        skip = torch.repeat_interleave(x, self.scale**2, dim=1)
-        return self.model.to_img(features.float() + skip)
+        return mixed_precision_forward(self.model, x, _DTYPES[precision])
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Option keys (top level): `use_amp` (bool, as in the official option files), `amp
 `auto` = fp16 on CUDA, bf16 on CPU), `channels_last` (bool). EMA is BasicSR's `train.ema_decay`.
 
 Test-time keys (`val.*`), used by validation during training and by `plksr test`:
-- `use_amp`: run the network under autocast (`amp_dtype`); otherwise fp32. The output is fp32 either way.
+- `use_amp`: run the network under autocast (`amp_dtype`), the global skip in fp32; otherwise fp32. The output is
+  fp32 either way.
 - `self_ensemble`: average the eight flips/rotations (x8); 5-8x slower.
 - `tile` / `tile_overlap`: run LR tiles of `tile` pixels sharing `tile_overlap` pixels (feathered), to bound memory.
   PLKSR's receptive field is wider than a tile, so tiled numbers differ slightly from whole-image ones.
@@ -30,7 +31,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..inference import check_tiling, self_ensemble, tiled_forward
+from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
 from ..options import resolve_num_gpu
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -145,18 +146,20 @@ class PLKSRModel(SRModel):
 
     def test(self) -> None:
         """`self.output` (fp32) for `self.lq`, with the `val.*` self-ensemble, tiling and AMP settings."""
-        net = getattr(self, "net_g_ema", self.net_g)
+        net = self.get_bare_model(getattr(self, "net_g_ema", self.net_g))
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            return net(x.contiguous(memory_format=fmt))
+            return mixed_precision_forward(
+                net, x.contiguous(memory_format=fmt), self.amp_dtype if self.val_amp else None
+            )
 
         def ensembled(x: torch.Tensor) -> torch.Tensor:
             return self_ensemble(forward, x) if self.self_ensemble else forward(x)
 
         was_training = net.training
         net.eval()
-        with torch.no_grad(), self._autocast(self.val_amp):
+        with torch.no_grad():
             if self.tile:
                 output = tiled_forward(ensembled, self.lq, self.opt["scale"], self.tile, self.tile_overlap)
             else:

@@ -73,6 +73,23 @@ def test_test_outputs_fp32_even_with_amp_training(tmp_path) -> None:
     assert model.net_g.training  # restored after testing
 
 
+def test_validation_amp_keeps_the_global_skip_in_fp32(tmp_path) -> None:
+    from basicsr.models import build_model
+
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2), amp_dtype="bf16")
+    opt["val"] = {"val_freq": 2, "use_amp": True}
+    model = build_model(load_options(str(write_yaml(tmp_path / "o.yml", opt)), is_train=True, root=str(tmp_path)))
+    net = model.net_g
+    with torch.no_grad():  # a zero residual: the output is the input repeated, exactly, whatever the precision
+        net.feats[-1].weight.zero_()
+        net.feats[-1].bias.zero_()
+    lq = torch.rand(1, 3, 8, 8) * 0.9 + 0.05
+    model.feed_data({"lq": lq})
+    model.test()
+    assert model.val_amp and model.output.dtype == torch.float32
+    torch.testing.assert_close(model.output, torch.nn.functional.interpolate(lq, scale_factor=2, mode="nearest"))
+
+
 def test_ema_and_adamw(tmp_path) -> None:
     opt = train_options(make_pairs(tmp_path / "data", 2, 2))
     opt["train"]["ema_decay"] = 0.9
