@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .inference import PRECISION_DTYPES
+
 HD = (720, 1280)
-MODES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -98,7 +99,7 @@ def modes_for(device: torch.device) -> list[str]:
 
 def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -> Callable[[], torch.Tensor]:
     """A no-argument callable running `model` on `x` in `mode`: low precisions use autocast + channels_last."""
-    dtype = MODES[mode]
+    dtype = PRECISION_DTYPES[mode]
     fmt = torch.channels_last if dtype is not None else torch.contiguous_format
     model = model.to(device, memory_format=fmt).eval()
     x = x.to(device, memory_format=fmt)
@@ -219,7 +220,7 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> float:
 
 def gemm_tflops(device: torch.device, mode: str, n: int = 4096, runs: int = 3) -> float:
     """The device's matrix-multiply rate (TFLOP/s) at `mode`'s precision: an n x n x n product, median of runs."""
-    dtype = MODES[mode] or torch.float32
+    dtype = PRECISION_DTYPES[mode] or torch.float32
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     ms = time_runs(lambda: a @ b, device, 1, runs)

@@ -112,7 +112,8 @@ def mixed_precision_forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype 
 
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# The autocast dtype of each precision; fp32 means no autocast.
+PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -192,7 +193,7 @@ class Upscaler:
 
     def _forward(self, x: torch.Tensor, precision: str) -> torch.Tensor:
         x = x.to(self.device, memory_format=self.memory_format)
-        return mixed_precision_forward(self.model, x, _DTYPES[precision])
+        return mixed_precision_forward(self.model, x, PRECISION_DTYPES[precision])
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

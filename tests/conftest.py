@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -25,6 +26,12 @@ TINY_NET = {"type": "PLKSR", "dim": 16, "n_blocks": 2, "kernel_size": 7, "split_
 def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, peak: float = 1.0) -> float:
+    """PSNR (dB) between two images or tensors of the same shape; inf when identical."""
+    mse = float(((torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)) ** 2).mean())
+    return 10 * math.log10(peak**2 / mse) if mse else float("inf")
 
 
 def make_pairs(root: Path, n: int, scale: int, size: int = 48, seed: int = 0) -> tuple[Path, Path]:

@@ -31,10 +31,8 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
+from ..inference import PRECISION_DTYPES, check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
 from ..options import resolve_num_gpu
-
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def cpu_supports_bf16() -> bool:
@@ -47,7 +45,7 @@ def autocast_dtype(device: torch.device, requested: str, log: logging.Logger) ->
     if device.type == "cuda":
         if requested == "bf16" and not torch.cuda.is_bf16_supported():
             raise ValueError("amp_dtype: bf16 is not supported by this GPU; use fp16")
-        return _DTYPES.get(requested, torch.float16)
+        return PRECISION_DTYPES[requested] if requested in ("fp16", "bf16") else torch.float16
     if requested == "fp16":
         log.info("amp_dtype: fp16 runs as bf16 on the CPU (fp16 autocast on CPU is slow and needs a grad scaler)")
     if not cpu_supports_bf16():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import cv2
@@ -27,11 +26,7 @@ from plksr_arch.evaluation.report import merge_rows, run_rows, to_csv, to_latex,
 from plksr_arch.evaluation.strips import GAP, LABEL_HEIGHT, PANEL, comparison_strip, crop_box, strip_size
 from plksr_arch.inference import check_tiling, self_ensemble, tile_starts, tiled_forward
 
-from ..conftest import TINY_NET, make_pairs, metrics, paired_dataset, write_yaml
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return 10 * math.log10(1.0 / F.mse_loss(a, b).item())
+from ..conftest import TINY_NET, make_pairs, metrics, paired_dataset, psnr, write_yaml
 
 
 def _tiny(scale: int = 2) -> PLKSR:
@@ -88,7 +83,7 @@ def test_tiled_plksr_agrees_with_whole_image() -> None:
         whole = net(x)
         tiled = tiled_forward(net, x, 2, 24, 8)
     assert tiled.shape == whole.shape
-    assert _psnr(tiled.clamp(0, 1), whole.clamp(0, 1)) >= 40
+    assert psnr(tiled.clamp(0, 1), whole.clamp(0, 1)) >= 40
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,13 @@ from plksr_arch import PLKSR, PRESETS, Upscaler, load_model
 from plksr_arch.checkpoint import CheckpointError, detect_config, read_state_dict, save_weights
 from plksr_arch.inference import resolve_precision
 
+from ..conftest import psnr
+
 SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
 
 
 def _net(**kwargs) -> PLKSR:
     return PLKSR(**{**SMALL, **kwargs}).eval()
-
-
-def _psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, peak: float = 1.0) -> float:
-    mse = float(((torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)) ** 2).mean())
-    return 10 * math.log10(peak**2 / mse) if mse else float("inf")
 
 
 @pytest.mark.parametrize(
@@ -152,7 +148,7 @@ def test_upscaler_low_precision_agrees_with_fp32_and_keeps_the_skip_exact() -> N
     x = torch.rand(1, 3, 24, 32)
     fp32 = Upscaler(net, "cpu", "fp32").upscale_tensor(x)
     bf16 = Upscaler(net, "cpu", "bf16").upscale_tensor(x)
-    assert _psnr(bf16.clamp(0, 1), fp32.clamp(0, 1)) >= 45
+    assert psnr(bf16.clamp(0, 1), fp32.clamp(0, 1)) >= 45
     with torch.no_grad():
         plain = net.to(memory_format=torch.contiguous_format)(x)
     torch.testing.assert_close(fp32, plain, rtol=1e-5, atol=1e-5)
@@ -179,7 +175,7 @@ def test_tiled_upscaler_agrees_with_whole_image() -> None:
     x = torch.rand(1, 3, 64, 96)
     whole = Upscaler(net, "cpu", "fp32").upscale_tensor(x)
     tiled = Upscaler(net, "cpu", "fp32", tile=48, tile_overlap=16).upscale_tensor(x)
-    assert _psnr(tiled.clamp(0, 1), whole.clamp(0, 1)) >= 40
+    assert psnr(tiled.clamp(0, 1), whole.clamp(0, 1)) >= 40
 
 
 def test_auto_tile_follows_free_memory(monkeypatch) -> None:
