@@ -352,7 +352,7 @@ def plot(report: dict, references: dict, path: str) -> list[str]:
 
     points, missing = [], []
     for r in report["results"]:
-        ref = lookup(references, f"{r['model']}_x{report['scale']}", "Urban100")
+        ref = lookup(references, f"{r['model'].split(' (')[0]}_x{report['scale']}", "Urban100")  # reference run too
         if ref and "psnr" in ref:
             points.append((r["latency_ms"], ref["psnr"], r["peak_mib"], r["model"]))
         else:
