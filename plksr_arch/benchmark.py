@@ -89,11 +89,11 @@ def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
 
 
 def modes_for(device: torch.device) -> list[str]:
-    """Candidate modes: fp32 and the low precisions the device runs natively."""
+    """Candidate modes: fp16 on CUDA (the paper's protocol), fp32 and native bf16 on CPUs."""
     from .models.plksr_model import cpu_supports_bf16
 
     if device.type == "cuda":
-        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+        return ["fp16"]
     return ["fp32"] + (["bf16"] if cpu_supports_bf16() else [])
 
 
