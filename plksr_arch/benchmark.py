@@ -183,16 +183,19 @@ def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, queue) -> Non
 
 
 def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float:
-    """Peak RSS increase of the first forward pass of `name` in `mode`, in a fresh (spawned) process."""
+    """Peak RSS increase of the first forward pass of `name` in `mode`, in a fresh (spawned) process; scripts that
+    call `bench` on a CPU need the `if __name__ == "__main__":` guard that spawning requires."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, plain, queue))
     child.start()
-    value = queue.get(timeout=600)
-    child.join()
-    return value
+    child.join(timeout=600)
+    if child.exitcode != 0 or queue.empty():
+        child.kill()
+        raise RuntimeError(f"peak-memory probe of {name} ({mode}) failed: exit code {child.exitcode}")
+    return queue.get()
 
 
 def make_run(
@@ -260,7 +263,7 @@ def bench(
     torch.manual_seed(0)
     x = torch.rand(1, 3, *input_size(scale))
     modes = modes_for(device)
-    gemm = {mode: gemm_tflops(device, mode) for mode in modes}
+    gemm = {mode: gemm_tflops(device, mode) for mode in dict.fromkeys([*modes, "fp32"])}  # fp32: the reference run
     log("GEMM 4096^3: " + ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in gemm.items()))
     results: list[Result] = []
     for name in names:
