@@ -166,7 +166,7 @@ def run_demo(workdir: str, scale: int = 4, minutes: float = 7.0) -> dict:
     """Build the data, calibrate speed, train PLKSR-tiny for about `minutes`, test it; return metrics.json's dict.
 
     Runs on CUDA when available, else on the CPU with bf16 autocast + channels_last where the CPU has native bf16
-    (training 2.1x faster than fp32 on a 2-core AMX machine), plain fp32 otherwise. Everything is written under
+    (training 2.1x faster than fp32 on a 2-core CPU with native bf16), plain fp32 otherwise. Everything is written under
     `workdir`.
     """
     from .. import test as test_mod
