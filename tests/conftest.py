@@ -34,6 +34,19 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, peak: float
     return 10 * math.log10(peak**2 / mse) if mse else float("inf")
 
 
+def bicubic_means(dataset, metrics_opt: dict, scale: int) -> dict[str, float]:
+    """Mean metrics of MATLAB-bicubic upsampling over a paired dataset, from the functions `plksr test` uses."""
+    from basicsr.utils import tensor2img
+
+    from plksr_arch.evaluation.metrics import bicubic_image, image_metrics
+
+    per_image = [
+        image_metrics(bicubic_image(item["lq"], scale), tensor2img(item["gt"]), metrics_opt)
+        for item in (dataset[i] for i in range(len(dataset)))
+    ]
+    return {name: float(np.mean([m[name] for m in per_image])) for name in metrics_opt}
+
+
 def make_pairs(root: Path, n: int, scale: int, size: int = 48, seed: int = 0) -> tuple[Path, Path]:
     """`n` smooth random RGB HR images (size x size) with nearest-downsampled LR twins, BasicSR folder layout."""
     rng = np.random.default_rng(seed)

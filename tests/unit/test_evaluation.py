@@ -26,7 +26,7 @@ from plksr_arch.evaluation.report import merge_rows, run_rows, to_csv, to_latex,
 from plksr_arch.evaluation.strips import GAP, LABEL_HEIGHT, PANEL, comparison_strip, crop_box, strip_size
 from plksr_arch.inference import check_tiling, self_ensemble, tile_starts, tiled_forward
 
-from ..conftest import TINY_NET, make_pairs, metrics, paired_dataset, psnr, write_yaml
+from ..conftest import TINY_NET, bicubic_means, make_pairs, metrics, paired_dataset, psnr, write_yaml
 
 
 def _tiny(scale: int = 2) -> PLKSR:
@@ -240,7 +240,6 @@ def test_curves_from_logs_including_a_resumed_run(tmp_path: Path) -> None:
 
 def test_test_run_writes_consistent_reports(tmp_path: Path, monkeypatch) -> None:
     """A fixed random-weight checkpoint: per-image and mean metrics, bicubic, reference delta, md/csv, strips."""
-    from plksr_arch.evaluation.metrics import bicubic_metrics
     from plksr_arch.options import load_options
     from plksr_arch.test import test
 
@@ -281,7 +280,7 @@ def test_test_run_writes_consistent_reports(tmp_path: Path, monkeypatch) -> None
     from basicsr.data import build_dataset
 
     dataset = build_dataset({**paired_dataset("v", data), "phase": "test", "scale": 2})
-    assert entry["bicubic"] == pytest.approx(bicubic_metrics(dataset, metrics(2), 2))
+    assert entry["bicubic"] == pytest.approx(bicubic_means(dataset, metrics(2), 2))
     md = (tmp_path / "results" / "t" / "metrics.md").read_text()
     assert md.startswith("t: custom network x2; test-time: self_ensemble, tile 16/4; reference: Mine (my paper)")
     delta = entry["psnr"] - 20.0

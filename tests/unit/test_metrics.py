@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..conftest import BENCHMARKS, metrics
+from ..conftest import BENCHMARKS, bicubic_means, metrics
 
 # PSNR (Y, crop_border = scale) of the SR literature's bicubic rows, and how close BasicSR's scoring comes: Set14's
 # greyscale `bridge` is read as RGB and scored on its Y (see plksr_arch.evaluation.metrics), hence the wider margin.
@@ -18,8 +18,6 @@ def test_bicubic_baseline_matches_published(name: str, scale: int) -> None:
         pytest.skip(f"../shared/data/benchmarks/{name} is absent")
     from basicsr.data import build_dataset
 
-    from plksr_arch.evaluation.metrics import bicubic_metrics
-
     dataset = build_dataset(
         {
             "name": name,
@@ -32,7 +30,7 @@ def test_bicubic_baseline_matches_published(name: str, scale: int) -> None:
             "scale": scale,
         }
     )
-    result = bicubic_metrics(dataset, metrics(scale), scale)
+    result = bicubic_means(dataset, metrics(scale), scale)
     published, tolerance = PUBLISHED[name]
     assert result["psnr"] == pytest.approx(published[scale], abs=tolerance)
     assert 0.65 < result["ssim"] < 0.96
