@@ -9,7 +9,6 @@ FLOPs are counted by `torch.utils.flop_counter` (convolutions, matmuls, attentio
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import statistics
 import threading
@@ -136,26 +135,6 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-@contextlib.contextmanager
-def _rss_sampler(stats: dict[str, int]):
-    stats["start"] = stats["peak"] = _rss_bytes()
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            stats["peak"] = max(stats["peak"], _rss_bytes())
-            stop.wait(0.001)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield stats
-    finally:
-        stop.set()
-        thread.join()
-        stats["peak"] = max(stats["peak"], _rss_bytes())
-
-
 def cuda_peak_mib(run: Callable[[], object], device: torch.device) -> float:
     """Peak CUDA memory of one call above what was allocated before it (weights and input)."""
     torch.cuda.synchronize(device)
@@ -169,11 +148,20 @@ def cuda_peak_mib(run: Callable[[], object], device: torch.device) -> float:
 def rss_peak_mib(run: Callable[[], object]) -> float:
     """Peak resident set size of one call above the level before it, sampled every millisecond. Only meaningful in
     a fresh process: once the C allocator holds freed memory, later peaks reuse it and look smaller."""
-    stats: dict[str, int] = {}
-    with _rss_sampler(stats):
-        out = run()
-        del out
-    return (stats["peak"] - stats["start"]) / 2**20
+    start = peak = _rss_bytes()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.001):
+            peak = max(peak, _rss_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    run()
+    done.set()
+    sampler.join()
+    return (max(peak, _rss_bytes()) - start) / 2**20
 
 
 def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, queue) -> None:
