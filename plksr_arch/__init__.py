@@ -1,20 +1,42 @@
 """plksr-arch: PLKSR (Partial Large Kernel CNNs for Efficient Super-Resolution) as a BasicSR plugin.
 
-`import plksr_arch` applies the basicsr compatibility fixes (see `_compat`), then registers `PLKSR` and
-`PLKSRModel` in BasicSR's registries; nothing else happens at import time.
+`import plksr_arch` installs the basicsr compatibility fixes (see `_compat`) and nothing heavier: torch and basicsr
+are not imported here. As soon as basicsr is imported, by anyone, it is patched and `PLKSR`, `PLKSRModel` and
+`ESRModel` are registered in its registries (at once, if basicsr was imported first). The public names below are
+imported on first use.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from . import _compat
+from .version import __version__
 
-_compat.apply()
+_compat.install()
 
-from .archs import PLKSR, PRESETS, plksr, plksr_tiny  # noqa: E402
-from .checkpoint import load_model  # noqa: E402
-from .inference import Upscaler  # noqa: E402
-from .models import PLKSRModel  # noqa: E402
-from .registration import register_all  # noqa: E402
-from .version import __version__  # noqa: E402
-
-register_all()
+# public name -> the submodule that defines it
+_PUBLIC = {
+    "PLKSR": "archs",
+    "PRESETS": "archs",
+    "plksr": "archs",
+    "plksr_tiny": "archs",
+    "load_model": "checkpoint",
+    "Upscaler": "inference",
+    "PLKSRModel": "models",
+}
 
 __all__ = ["PLKSR", "PRESETS", "PLKSRModel", "Upscaler", "__version__", "load_model", "plksr", "plksr_tiny"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'plksr_arch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -1,9 +1,13 @@
-"""Every basicsr 1.4.2 / torchvision workaround plksr-arch needs, in one place, applied once by `apply()`.
+"""Every basicsr 1.4.2 / torchvision workaround plksr-arch needs, in one place, installed once by `install()`.
 
 basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fix below carries its reason:
 
 - torchvision >= 0.17 removed `torchvision.transforms.functional_tensor`; basicsr's degradations import it at package
-  import time, so the module is aliased to its private successor before basicsr is first imported.
+  import time, so an import finder (last on `sys.meta_path`, so a torchvision that still has it wins) resolves the
+  name to its private successor.
+- `import plksr_arch` must stay cheap (the `plksr` command answers `--help` without torch) yet register PLKSR for
+  BasicSR projects: a post-import hook patches basicsr and registers our classes right after `import basicsr` has
+  run, whoever imports it; if basicsr is already imported, that happens at once.
 - `basicsr.train.load_resume_state` maps every tensor to CUDA (crashes on CPU-only machines) and its auto-resume
   looks under `./experiments` of the working directory instead of the run's own `training_states` folder.
 - `basicsr.utils.dist_util.init_dist` hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails
@@ -17,30 +21,63 @@ basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fi
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import os.path as osp
 import sys
+from collections.abc import Callable
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any
 
-import torch
-
-_applied = False
+_installed = False
 
 
-def _alias_functional_tensor() -> None:
-    """Point the removed `torchvision.transforms.functional_tensor` at `_functional_tensor`."""
+class _FunctionalTensorAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports the removed `torchvision.transforms.functional_tensor` as `torchvision.transforms._functional_tensor`."""
+
     name = "torchvision.transforms.functional_tensor"
-    if name in sys.modules:
-        return
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError:
-        sys.modules[name] = importlib.import_module("torchvision.transforms._functional_tensor")
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        return importlib.util.spec_from_loader(fullname, self) if fullname == self.name else None
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        return importlib.import_module("torchvision.transforms._functional_tensor")
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the successor module is already executed."""
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls `callback` once, right after the top-level module `name` has been executed by whichever import."""
+
+    def __init__(self, name: str, callback: Callable[[], None]) -> None:
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        finders = (f for f in sys.meta_path if f is not self and hasattr(f, "find_spec"))
+        spec = next((s for s in (f.find_spec(fullname, path, target) for f in finders) if s is not None), None)
+        if spec is None or spec.loader is None:
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run_module(module)
+            sys.meta_path.remove(self)
+            self.callback()
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
     """Start torch.distributed for `--launcher pytorch|slurm` with NCCL on CUDA and Gloo on CPU."""
+    import torch
+
     if launcher != "pytorch":
         from basicsr.utils import dist_util
 
@@ -64,6 +101,7 @@ def latest_training_state(training_states_dir: str) -> str | None:
 
 def load_resume_state(opt: dict) -> dict | None:
     """basicsr's `load_resume_state`, with auto-resume under the run's own folder and tensors mapped to CPU."""
+    import torch
     from basicsr.utils import check_resume
 
     path = latest_training_state(opt["path"]["training_states"]) if opt.get("auto_resume") else None
@@ -99,17 +137,29 @@ def run_logger(log_file: str) -> logging.Logger:
     return logger
 
 
-def apply() -> None:
-    """Apply every fix once; safe to call again."""
-    global _applied
-    if _applied:
-        return
-    _alias_functional_tensor()
+def _patch_basicsr() -> None:
+    """Replace basicsr's CUDA-only functions (it is imported by now), then register our classes."""
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
 
+    from .registration import register_all
+
     basicsr.utils.dist_util.init_dist = init_dist
     basicsr.utils.options.init_dist = init_dist
     basicsr.train.load_resume_state = load_resume_state
-    _applied = True
+    register_all()
+
+
+def install() -> None:
+    """Install the import fixes (no import of torch or basicsr here); patch and register once basicsr is imported,
+    at once if it already is. Safe to call again."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    sys.meta_path.append(_FunctionalTensorAlias())
+    if "basicsr" in sys.modules:
+        _patch_basicsr()
+    else:
+        sys.meta_path.insert(0, _AfterImport("basicsr", _patch_basicsr))

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import PRECISION_DTYPES
+from .runtime import autocast_dtype, cpu_has_native_bf16, memory_format
 
 HD = (720, 1280)
 
@@ -89,17 +89,14 @@ def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
 
 def modes_for(device: torch.device) -> list[str]:
     """Candidate modes: fp16 on CUDA (the paper's protocol), fp32 and native bf16 on CPUs."""
-    from .models.plksr_model import cpu_supports_bf16
-
     if device.type == "cuda":
         return ["fp16"]
-    return ["fp32"] + (["bf16"] if cpu_supports_bf16() else [])
+    return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
 
 
 def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -> Callable[[], torch.Tensor]:
     """A no-argument callable running `model` on `x` in `mode`: low precisions use autocast + channels_last."""
-    dtype = PRECISION_DTYPES[mode]
-    fmt = torch.channels_last if dtype is not None else torch.contiguous_format
+    dtype, fmt = autocast_dtype(mode), memory_format(mode)
     model = model.to(device, memory_format=fmt).eval()
     x = x.to(device, memory_format=fmt)
 
@@ -211,7 +208,7 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> float:
 
 def gemm_tflops(device: torch.device, mode: str, n: int = 4096, runs: int = 3) -> float:
     """The device's matrix-multiply rate (TFLOP/s) at `mode`'s precision: an n x n x n product, median of runs."""
-    dtype = PRECISION_DTYPES[mode] or torch.float32
+    dtype = autocast_dtype(mode) or torch.float32
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     ms = time_runs(lambda: a @ b, device, 1, runs)

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .runtime import autocast_dtype, memory_format, resolve_device, resolve_precision
+
 logger = logging.getLogger("plksr")
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -112,37 +114,6 @@ def mixed_precision_forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype 
     return net.to_img(features.float() + skip)
 
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-# The autocast dtype of each precision; fp32 means no autocast.
-PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """`auto` = the first CUDA GPU if there is one, else the CPU; anything else as torch understands it."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device} requested but CUDA is not available")
-    return device
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The fastest numerically safe precision for `device` when `auto`: fp16 on CUDA (the paper's setting), bf16 on
-    a CPU whose oneDNN has native bf16 (AVX512-BF16 / AMX), fp32 otherwise. Explicit choices are checked."""
-    from .models.plksr_model import cpu_supports_bf16
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "fp16"
-        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        raise ValueError("precision: fp16 is slow and unsafe on the CPU; use bf16 or fp32")
-    return precision
-
-
 def available_memory(device: torch.device) -> int:
     """Free bytes for activations: CUDA's free memory, or the CPU's MemAvailable (Linux) / physical memory."""
     if device.type == "cuda":
@@ -184,15 +155,13 @@ class Upscaler:
         self.scale: int = int(getattr(model, "upscaling_factor", 0) or getattr(model, "upscale", 0))
         if self.scale < 1:
             raise ValueError("model: cannot tell its scale (no `upscaling_factor` or `upscale` attribute)")
-        # channels_last is what oneDNN and cuDNN want for low-precision convolutions (measured: 2.5x for bf16 on
-        # the CPU); in fp32 on the CPU NCHW is as fast.
-        self.memory_format = torch.channels_last if self.precision != "fp32" else torch.contiguous_format
+        self.memory_format = memory_format(self.precision)
         self.model = model.to(self.device, memory_format=self.memory_format).eval()
         self.fallbacks = 0
 
     def _forward(self, x: torch.Tensor, precision: str) -> torch.Tensor:
         x = x.to(self.device, memory_format=self.memory_format)
-        return mixed_precision_forward(self.model, x, PRECISION_DTYPES[precision])
+        return mixed_precision_forward(self.model, x, autocast_dtype(precision))
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

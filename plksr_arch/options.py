@@ -16,14 +16,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import torch
 import yaml
 
 from .inference import check_tiling
+from .runtime import AMP_DTYPES, resolve_num_gpu
 
 logger = logging.getLogger("basicsr")
 
-AMP_DTYPES = ("auto", "fp16", "bf16")
 SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
 
 # Keys BasicSR's paired/single image datasets and its dataloader read (basicsr/data/*.py, build_dataloader).
@@ -305,16 +304,6 @@ def apply_overrides(opt: dict, overrides: Iterable[str], source: str) -> None:
                 raise OptionsError(f"{source}: --force_yml {entry!r}: {'.'.join(parents[: i + 1])} is not a mapping")
             node = node[key]
         node[leaf] = yaml.load(value, Loader=_Loader)  # noqa: S506
-
-
-def resolve_num_gpu(opt: dict) -> None:
-    """Turn `num_gpu: auto` into a count and fall back to the CPU (one warning) when CUDA is absent."""
-    if opt.get("num_gpu", 1) == "auto":
-        opt["num_gpu"] = torch.cuda.device_count()
-    elif opt.get("num_gpu", 1) > 0 and not torch.cuda.is_available():
-        logging.getLogger("plksr").warning(f"num_gpu: {opt['num_gpu']} but CUDA is not available: running on the CPU")
-        opt["num_gpu"] = 0
-    opt.setdefault("num_gpu", 0)
 
 
 def load_options(

@@ -6,8 +6,8 @@ from typing import Any
 
 from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY, Registry
 
-from .archs import PLKSR
-from .models import PLKSRModel
+from .archs.plksr_arch import PLKSR
+from .models.plksr_model import PLKSRModel
 
 
 def _qualname(obj: Any) -> str:

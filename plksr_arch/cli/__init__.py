@@ -34,12 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `plksr` console script."""
+    """Entry point of the `plksr` console script. Parsing imports no torch, so `--help` and usage errors are instant."""
+    args = build_parser().parse_args(argv)
     from ..checkpoint import CheckpointError
     from ..evaluation.references import ReferenceFileError
     from ..options import OptionsError
 
-    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
     try:
         return COMMANDS[args.command].run(args)

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import bench, plot, table
     from ..evaluation.references import load_references
-    from ..inference import resolve_device
+    from ..runtime import resolve_device
 
     if args.plot and not args.references:
         raise SystemExit("plksr bench: error: --plot needs --references (the PSNR axis comes from published values)")

@@ -13,7 +13,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..inference import PRECISIONS
+    from ..runtime import PRECISIONS
 
     parser = sub.add_parser("infer", help="upscale images (files, folders, globs) with PLKSR weights")
     parser.add_argument("weights", help="PLKSR weights: BasicSR .pth (params/params_ema), raw state dict, safetensors")

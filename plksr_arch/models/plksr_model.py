@@ -1,7 +1,8 @@
 """PLKSRModel: BasicSR's SRModel plus what PLKSR training needs (AMP, channels_last, any torch.optim optimizer).
 
-Option keys (top level): `use_amp` (bool, as in the official option files), `amp_dtype` (`auto` | `fp16` | `bf16`;
-`auto` = fp16 on CUDA, bf16 on CPU), `channels_last` (bool). EMA is BasicSR's `train.ema_decay`.
+Option keys (top level): `use_amp` (bool, as in the official option files), `amp_dtype` (`auto` | `fp16` | `bf16`,
+resolved by `runtime.amp_precision`: fp16 + grad scaler on CUDA; on a CPU bf16 where it is native, else fp32, so
+`use_amp: true` is never slower than fp32), `channels_last` (bool). EMA is BasicSR's `train.ema_decay`.
 
 Test-time keys (`val.*`), used by validation during training and by `plksr test`:
 - `use_amp`: run the network under autocast (`amp_dtype`), the global skip in fp32; otherwise fp32. The output is
@@ -17,7 +18,6 @@ When testing, each image also gets the MATLAB-bicubic baseline, and `save_img` a
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import os.path as osp
 import time
@@ -31,26 +31,8 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..inference import PRECISION_DTYPES, check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
-from ..options import resolve_num_gpu
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether oneDNN reports native bf16 (AVX512-BF16 / AMX) on this CPU."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def autocast_dtype(device: torch.device, requested: str, log: logging.Logger) -> torch.dtype:
-    """The autocast dtype for `requested` (auto | fp16 | bf16) on `device`; fp16 on CPU becomes bf16 (logged)."""
-    if device.type == "cuda":
-        if requested == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ValueError("amp_dtype: bf16 is not supported by this GPU; use fp16")
-        return PRECISION_DTYPES[requested] if requested in ("fp16", "bf16") else torch.float16
-    if requested == "fp16":
-        log.info("amp_dtype: fp16 runs as bf16 on the CPU (fp16 autocast on CPU is slow and needs a grad scaler)")
-    if not cpu_supports_bf16():
-        log.warning("this CPU has no native bf16: bf16 autocast will be slow; consider use_amp: false")
-    return torch.bfloat16
+from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
+from ..runtime import amp_precision, autocast_dtype, describe, resolve_num_gpu
 
 
 class PLKSRModel(SRModel):
@@ -61,12 +43,13 @@ class PLKSRModel(SRModel):
         self.channels_last = bool(opt.get("channels_last", False))
         super().__init__(opt)
         log = get_root_logger()
-        self.use_amp = bool(opt.get("use_amp", False))
-        self.val_amp = bool(opt.get("val", {}).get("use_amp", False))
         self.amp_dtype: torch.dtype | None = None
-        if self.use_amp or self.val_amp:
-            self.amp_dtype = autocast_dtype(self.device, opt.get("amp_dtype", "auto"), log)
-            log.info(f"Automatic mixed precision: {self.amp_dtype} on {self.device.type}")
+        if opt.get("use_amp", False) or opt.get("val", {}).get("use_amp", False):
+            self.amp_dtype = autocast_dtype(amp_precision(opt.get("amp_dtype", "auto"), self.device))
+            log.info(f"Automatic mixed precision: {self.amp_dtype or 'off (fp32)'} on {describe(self.device)}")
+        # AMP that resolves to fp32 (a CPU without native bf16) is no AMP at all.
+        self.use_amp = bool(opt.get("use_amp", False)) and self.amp_dtype is not None
+        self.val_amp = bool(opt.get("val", {}).get("use_amp", False)) and self.amp_dtype is not None
         # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16 and self.device.type == "cuda"

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from plksr_arch.data.demo import tiers
+
 from ..conftest import PLKSR, make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
 
 pytestmark = pytest.mark.slow
@@ -169,16 +171,22 @@ def test_bad_option_file_is_one_line_and_exit_2(tmp_path, data) -> None:
     assert not (tmp_path / "experiments").exists()
 
 
-def test_short_demo(tmp_path) -> None:
-    proc = run_plksr("demo", "--workdir", str(tmp_path / "demo"), "--minutes", "0.15", "--scale", "2", cwd=tmp_path)
-    report = json.loads((tmp_path / "demo" / "results" / "demo_PLKSR-tiny_x2" / "metrics.json").read_text())
-    entry = report["datasets"]["skimage_heldout"]
-    assert entry["n_images"] == 2 and report["scale"] == 2
-    assert {"psnr", "ssim"} <= set(entry) and {"psnr", "ssim"} == set(entry["bicubic"])
-    assert "| skimage_heldout | 2 |" in proc.stdout and "Metrics:" in proc.stdout
+def test_short_demo_on_one_thread_beats_bicubic(tmp_path) -> None:
+    """A budget too small for any tier: the smallest network trains for its floor, says so first, and wins."""
     demo = tmp_path / "demo"
-    train_log = next((demo / "experiments" / "demo_PLKSR-tiny_x2").glob("train_*.log")).read_text()
-    test_log = next((demo / "results" / "demo_PLKSR-tiny_x2").glob("test_*.log")).read_text()
+    proc = run_plksr("demo", "--workdir", str(demo), "--minutes", "0.1", "--threads", "1", cwd=tmp_path)
+    smallest = tiers()[-1]
+    name = f"demo_{smallest.label}_x4"
+    report = json.loads((demo / "results" / name / "metrics.json").read_text())
+    entry = report["datasets"]["skimage_heldout"]
+    assert entry["n_images"] == 2 and report["scale"] == 4
+    assert {"psnr", "ssim"} <= set(entry) and {"psnr", "ssim"} == set(entry["bicubic"])
+    assert entry["psnr"] > entry["bicubic"]["psnr"] + 0.1
+    assert "| skimage_heldout | 2 |" in proc.stdout and "Metrics:" in proc.stdout
+    assert f"{smallest.label} x4 after {smallest.floor} iterations beats bicubic on the held-out photos" in proc.stdout
+    assert f"too slow to train a demo network well in 0.1 min: {smallest.label} needs {smallest.floor}" in proc.stdout
+    train_log = next((demo / "experiments" / name).glob("train_*.log")).read_text()
+    test_log = next((demo / "results" / name).glob("test_*.log")).read_text()
     assert "l_pix:" in train_log and "Validation skimage_heldout" not in train_log
     assert "Validation skimage_heldout" in test_log and "l_pix:" not in test_log
 

@@ -10,7 +10,6 @@ import torch
 
 from plksr_arch import PLKSR, PRESETS, Upscaler, load_model
 from plksr_arch.checkpoint import CheckpointError, detect_config, read_state_dict, save_weights
-from plksr_arch.inference import resolve_precision
 
 from ..conftest import psnr
 
@@ -102,22 +101,6 @@ def test_sparse_plk_needs_its_dilations_but_loads_once_converted() -> None:
         torch.testing.assert_close(loaded(x), expected, rtol=1e-4, atol=1e-5)
         converted = load_model(net.convert().state_dict())  # a converted SparsePLK is a PLK
         torch.testing.assert_close(converted(x), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_auto_precision_choice(monkeypatch) -> None:
-    import plksr_arch.models.plksr_model as model_module
-
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(model_module, "cpu_supports_bf16", lambda: True)
-    assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(model_module, "cpu_supports_bf16", lambda: False)
-    assert resolve_precision("auto", cpu) == "fp32"
-    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
-    assert resolve_precision("bf16", cpu) == "bf16"
-    with pytest.raises(ValueError, match="fp16 is slow and unsafe on the CPU"):
-        resolve_precision("fp16", cpu)
-    with pytest.raises(ValueError, match="precision: 'fp64' is not one of"):
-        resolve_precision("fp64", cpu)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-import yaml
 
 from plksr_arch.options import OptionsError, apply_overrides, load_options, read_yaml, validate
 
@@ -190,8 +189,11 @@ def test_official_style_file_falls_back_to_cpu_with_one_warning(tmp_path, data, 
     assert warnings == ["num_gpu: 1 but CUDA is not available: running on the CPU"]
 
 
-def test_demo_recipe_validates() -> None:
-    from importlib import resources
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_demo_recipe_validates_for_every_tier(precision: str) -> None:
+    from plksr_arch.data.demo import test_options, tiers, train_options
 
-    text = resources.files("plksr_arch.data").joinpath("demo.yml").read_text()
-    validate(yaml.safe_load(text), "demo.yml", is_train=True, check_paths=False)
+    data = dict.fromkeys(("train_gt", "train_lq", "test_gt", "test_lq"), "DATA")
+    for tier in tiers():
+        validate(train_options(data, 4, 100, tier, precision), "demo.yml", is_train=True, check_paths=False)
+        validate(test_options(data, 4, "w.pth", tier), "demo.yml", is_train=False, check_paths=False)

@@ -1,0 +1,64 @@
+"""Startup: `import plksr_arch` and the `plksr` command's parsing import neither torch nor basicsr; `plksr infer`
+imports what inference needs and not basicsr; registration still happens as soon as basicsr is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..conftest import TINY_NET
+
+PROBE = "import sys; print(sorted(m for m in ('torch', 'basicsr', 'cv2') if m in sys.modules))"
+
+
+def _python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_import_and_help_and_usage_errors_load_no_torch() -> None:
+    code = (
+        "import plksr_arch\n"
+        "from plksr_arch.cli import main\n"
+        "for argv in (['--help'], ['infer', '--help'], ['demo', '--scale', '5'], ['nope']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exit:\n"
+        "        print('exit', argv[0], exit.code)\n" + PROBE
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    exits = [line for line in proc.stdout.splitlines() if line.startswith("exit ")]
+    assert exits == ["exit --help 0", "exit infer 0", "exit demo 2", "exit nope 2"]
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert "invalid choice: 5" in proc.stderr
+
+
+def test_infer_does_not_import_basicsr(tmp_path: Path) -> None:
+    from plksr_arch import PLKSR
+
+    net = PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}, upscaling_factor=2)
+    torch.save({"params": net.state_dict()}, tmp_path / "w.pth")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((12, 12, 3), np.uint8))
+    code = "from plksr_arch.cli import main\nprint(main(['infer', 'w.pth', 'a.png', '-o', 'out']))\n" + PROBE
+    proc = _python(code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-2:] == ["0", "['cv2', 'torch']"]
+    assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (24, 24, 3)
+
+
+def test_basicsr_imported_later_or_earlier_gets_the_registrations() -> None:
+    check = (
+        "from basicsr.utils.registry import ARCH_REGISTRY as A, MODEL_REGISTRY as M\n"
+        "import basicsr.train\nfrom plksr_arch import _compat\n"
+        "print(A.get('PLKSR').__name__, M.get('ESRModel').__name__, basicsr.train.load_resume_state is"
+        " _compat.load_resume_state)"
+    )
+    for first in ("import plksr_arch\nimport basicsr\n", "import plksr_arch.models.plksr_model\n"):
+        proc = _python(first + check)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["PLKSR", "PLKSRModel", "True"]
