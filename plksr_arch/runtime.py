@@ -135,7 +135,7 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         say_once(
             logging.WARNING,
             f"precision bf16 on {describe(device)}: bf16 is emulated here and slower than fp32 "
-            "(a training step 20x slower, measured); use auto or fp32",
+            "(a training step ~20x slower, measured on AVX2); use auto or fp32",
         )
     return requested
 
