@@ -20,6 +20,9 @@ from .runtime import autocast_dtype, memory_format, resolve_device, resolve_prec
 logger = logging.getLogger("plksr")
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+# Bytes per LR pixel assumed for a network without an `activation_bytes_per_pixel` of its own: 1.6x PLKSR x4's fp32
+# estimate, so `tile="auto"` tiles early rather than running out of memory.
+UNKNOWN_BYTES_PER_PIXEL = 4096
 
 
 def self_ensemble(fn: Forward, x: torch.Tensor) -> torch.Tensor:
@@ -102,16 +105,12 @@ def tiled_forward(fn: Forward, x: torch.Tensor, scale: int, tile: int, overlap: 
 
 
 def mixed_precision_forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    """`net(x)` in fp32, with a PLKSR's body (`feats`) under `dtype` autocast and its global skip (the input repeated
-    s^2 times, added before the pixel shuffle) in fp32, so low precision only touches the predicted residual.
-    Other networks run whole under autocast. `dtype=None` is plain fp32."""
-    body = getattr(net, "feats", None)
+    """`net(x)` with fp32 out in `dtype` (None: fp32): a network with `mixed_forward` (PLKSR) keeps its global skip in
+    fp32 itself; any other runs whole under autocast."""
+    if hasattr(net, "mixed_forward"):
+        return net.mixed_forward(x, dtype)
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-        if body is None or not hasattr(net, "to_img"):
-            return net(x).float()
-        features = body(x)
-    skip = torch.repeat_interleave(x.float(), net.upscaling_factor**2, dim=1)
-    return net.to_img(features.float() + skip)
+        return net(x).float()
 
 
 def available_memory(device: torch.device) -> int:
@@ -152,9 +151,10 @@ class Upscaler:
             check_tiling(tile, tile_overlap)
         self.tile, self.tile_overlap = tile, tile_overlap
         model = load_model(model_or_path) if isinstance(model_or_path, str) else model_or_path
-        self.scale: int = int(getattr(model, "upscaling_factor", 0) or getattr(model, "upscale", 0))
+        hyperparameters = getattr(model, "hyperparameters", {})
+        self.scale: int = int(hyperparameters.get("upscaling_factor") or getattr(model, "upscale", 0))
         if self.scale < 1:
-            raise ValueError("model: cannot tell its scale (no `upscaling_factor` or `upscale` attribute)")
+            raise ValueError("model: cannot tell its scale (no `hyperparameters['upscaling_factor']` or `upscale`)")
         self.memory_format = memory_format(self.precision)
         self.model = model.to(self.device, memory_format=self.memory_format).eval()
         self.fallbacks = 0
@@ -175,9 +175,11 @@ class Upscaler:
 
     def auto_tile(self, height: int, width: int) -> int | None:
         """None when the whole `height` x `width` input fits in half the free memory, else the largest tile that
-        does (multiple of 8, >= 64), from `bytes_per_pixel` measured for PLKSR."""
-        dim = self.model.feats[0].out_channels if hasattr(self.model, "feats") else 64
-        per_pixel = bytes_per_pixel(dim, self.scale, self.precision)
+        does (multiple of 8, >= 64), from the network's `activation_bytes_per_pixel` (or a conservative
+        `UNKNOWN_BYTES_PER_PIXEL` for networks without one)."""
+        element = torch.tensor([], dtype=autocast_dtype(self.precision) or torch.float32).element_size()
+        estimate = getattr(self.model, "activation_bytes_per_pixel", None)
+        per_pixel = estimate(element) if estimate else UNKNOWN_BYTES_PER_PIXEL
         budget = available_memory(self.device) // 2
         if height * width * per_pixel <= budget:
             return None
@@ -214,11 +216,3 @@ class Upscaler:
             out = np.concatenate([out, alpha[..., None]], axis=2)
         out = (np.clip(out, 0.0, 1.0) * peak).round().astype(img.dtype)
         return out[..., 0] if img.ndim == 2 else out
-
-
-def bytes_per_pixel(dim: int, scale: int, precision: str) -> int:
-    """Peak bytes per LR pixel of a PLKSR forward pass, with a margin: about eight `dim`-channel feature maps (DCCM
-    doubles the width) plus the fp32 input, skip and output. Measured with `plksr bench` (PLKSR x4, 180x320,
-    fresh process): 1,230 B/px in bf16 and 2,436 B/px in fp32, against 1,600 and 2,624 from this formula."""
-    element = 4 if precision == "fp32" else 2
-    return int(dim * element * 8 + 3 * scale**2 * 4 * 3)

@@ -62,7 +62,7 @@ def test(opt: dict) -> dict:
     report: dict[str, Any] = {
         "name": opt["name"],
         "scale": opt.get("scale"),
-        "variant": released_variant(opt["network_g"]),
+        "variant": released_variant(model.get_bare_model(model.net_g)),
         "settings": settings,
         "reference": {"key": key, "source": references[key].get("source")} if key else None,
         "datasets": {},

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import os.path as osp
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -28,15 +29,20 @@ class ReferenceFileError(ValueError):
     """A reference file or key that cannot be used; the message names the file and the key."""
 
 
-def released_variant(network_opt: dict) -> str | None:
-    """'PLKSR' or 'PLKSR-tiny' when `network_opt` (a `network_g` mapping) is that released configuration."""
+def released_variant(network: Mapping[str, Any] | Any) -> str | None:
+    """'PLKSR' or 'PLKSR-tiny' when `network` (a `network_g` mapping, or a built network with `hyperparameters`)
+    is that released configuration."""
     from ..archs.plksr_arch import PLKSR, PRESETS
 
-    if network_opt.get("type") != "PLKSR":
+    if isinstance(network, Mapping):
+        kind, kwargs = network.get("type"), {k: v for k, v in network.items() if k != "type"}
+    else:
+        kind, kwargs = type(network).__name__, getattr(network, "hyperparameters", {})
+    if kind != "PLKSR":
         return None
     params = inspect.signature(PLKSR.__init__).parameters
     defaults = {name: p.default for name, p in params.items() if p.default is not p.empty}
-    given = {**defaults, **{k: v for k, v in network_opt.items() if k != "type"}}
+    given = {**defaults, **kwargs}
     for name, preset in PRESETS.items():
         if given == {**defaults, **preset, "upscaling_factor": given["upscaling_factor"]}:
             return name

@@ -208,3 +208,20 @@ def test_invalid_arguments_name_the_argument(kwargs: dict, name: str) -> None:
 def test_unknown_keyword_is_rejected() -> None:
     with pytest.raises(TypeError, match="use_pa"):
         PLKSR(use_pa=False)
+
+
+def test_every_instance_keeps_its_constructor_keywords() -> None:
+    import inspect
+
+    from basicsr.archs import build_network
+
+    net = PLKSR(
+        dim=16, n_blocks=2, kernel_size=7, upscaling_factor=3, lk_type="SparsePLK", sparse_dilations=(1, 2, 3, 4)
+    )
+    params = inspect.signature(PLKSR.__init__).parameters
+    assert list(net.hyperparameters) == [name for name in params if name != "self"]
+    assert net.hyperparameters["dim"] == 16 and net.hyperparameters["upscaling_factor"] == 3
+    assert net.hyperparameters["use_ea"] is True  # the default, filled in
+    assert PLKSR(**net.hyperparameters).hyperparameters == net.hyperparameters  # rebuilds the same network
+    built = build_network({"type": "PLKSR", "dim": 16, "n_blocks": 1, "kernel_size": 5, "upscaling_factor": 2})
+    assert built.hyperparameters["n_blocks"] == 1 and built.hyperparameters["ccm_type"] == "DCCM"

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from plksr_arch import PLKSR, PRESETS
+from plksr_arch import PLKSR, PRESETS, plksr, plksr_tiny
 from plksr_arch.evaluation.curves import parse_logs, plot_curves
 from plksr_arch.evaluation.references import (
     ReferenceFileError,
@@ -115,6 +115,8 @@ def test_released_variant_and_key() -> None:
     for name, preset in PRESETS.items():
         assert released_variant({"type": "PLKSR", **preset, "upscaling_factor": 3}) == name
     assert released_variant({"type": "PLKSR", "upscaling_factor": 4}) == "PLKSR"  # defaults = PLKSR
+    assert released_variant(plksr_tiny(2)) == "PLKSR-tiny" and released_variant(plksr(3)) == "PLKSR"  # built networks
+    assert released_variant(PLKSR(dim=32, upscaling_factor=4)) is None
     assert released_variant({**TINY_NET, "upscaling_factor": 2}) is None
     assert released_variant({"type": "SwinIR"}) is None
     assert train_set("train_PLKSR_DF2K_x4", None) == "DF2K"

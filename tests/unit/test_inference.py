@@ -170,7 +170,46 @@ def test_auto_tile_follows_free_memory(monkeypatch) -> None:
     monkeypatch.setattr(inference, "available_memory", lambda device: 200 << 20)
     tile = up.auto_tile(540, 960)
     assert tile is not None and tile % 8 == 0 and 64 <= tile < 540
-    assert tile * tile * inference.bytes_per_pixel(16, 4, "fp32") <= 100 << 20
+    assert tile * tile * up.model.activation_bytes_per_pixel(4) <= 100 << 20
+
+
+class _PlainUpsampler(torch.nn.Module):
+    """A network with neither `mixed_forward` nor a memory estimate, as peers and other archs are."""
+
+    upscale = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 12, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pixel_shuffle(self.conv(x), 2)
+
+
+def test_a_network_without_the_plksr_methods_runs_plainly_and_tiles_conservatively(monkeypatch) -> None:
+    import plksr_arch.inference as inference
+
+    net = _PlainUpsampler()
+    x = torch.rand(1, 3, 20, 24)
+    up = Upscaler(net, "cpu", "bf16", tile="auto")
+    assert up.scale == 2
+    out = up.upscale_tensor(x)
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 40, 48)
+    torch.testing.assert_close(out, net(x).detach(), atol=0.05, rtol=0)  # whole net under bf16 autocast
+    monkeypatch.setattr(inference, "available_memory", lambda device: 2 * 4096 * 100 * 100)
+    assert up.auto_tile(100, 100) is None and up.auto_tile(101, 100) == 96  # UNKNOWN_BYTES_PER_PIXEL per pixel
+
+
+def test_plksr_mixed_forward_keeps_the_skip_in_fp32() -> None:
+    net = _net(upscaling_factor=3)
+    x = torch.rand(1, 3, 12, 10)
+    torch.testing.assert_close(net.mixed_forward(x, None), net(x))
+    with torch.no_grad():
+        net.feats[-1].weight.zero_()
+        net.feats[-1].bias.zero_()
+    nearest = torch.nn.functional.interpolate(x, scale_factor=3, mode="nearest")
+    assert torch.equal(net.mixed_forward(x, torch.bfloat16), nearest)  # a zero residual leaves the exact skip
+    assert net.activation_bytes_per_pixel(2) < net.activation_bytes_per_pixel(4)
 
 
 def test_infer_inputs_and_output_names(tmp_path: Path) -> None:
