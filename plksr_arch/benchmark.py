@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UserError
 from .runtime import autocast_dtype, cpu_has_native_bf16, memory_format
 
 HD = (720, 1280)
@@ -244,7 +245,7 @@ def bench(
     factories = peers(scale)
     unknown = [n for n in names if n not in factories]
     if unknown:
-        raise ValueError(f"models: {', '.join(unknown)} unknown (known: {', '.join(factories)})")
+        raise UserError(f"models: {', '.join(unknown)} unknown (known: {', '.join(factories)})")
     torch.manual_seed(0)
     x = torch.rand(1, 3, *input_size(scale))
     modes = modes_for(device)
@@ -346,7 +347,7 @@ def plot(report: dict, references: dict, path: str) -> list[str]:
         else:
             missing.append(r["model"])
     if not points:
-        raise ValueError("no model has an Urban100 PSNR in the reference file (keys like 'PLKSR_x4')")
+        raise UserError("no model has an Urban100 PSNR in the reference file (keys like 'PLKSR_x4')")
     fig, ax = plt.subplots(figsize=(6, 4.5))
     largest = max(p[2] for p in points) or 1.0
     for ms, psnr, mib, name in points:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .archs.plksr_arch import PLKSR
+from .errors import UserError
 
 logger = logging.getLogger("plksr")
 
@@ -29,7 +30,7 @@ StateDict = Mapping[str, torch.Tensor]
 _MIXERS = {(3, 3): "DCCM", (3, 1): "CCM", (1, 3): "ICCM"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """Weights that cannot be read or do not describe a PLKSR; the message names the file and the key."""
 
 

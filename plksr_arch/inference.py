@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import UserError
 from .runtime import autocast_dtype, memory_format, resolve_device, resolve_precision
 
 logger = logging.getLogger("plksr")
@@ -60,9 +61,9 @@ def check_tiling(tile: int | None, overlap: int) -> None:
     if tile is None:
         return
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 8:
-        raise ValueError(f"tile: {tile!r} must be an int >= 8 (LR pixels) or null")
+        raise UserError(f"tile: {tile!r} must be an int >= 8 (LR pixels) or null")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile // 2:
-        raise ValueError(f"tile_overlap: {overlap!r} must be an int with 0 <= overlap < tile / 2 ({tile // 2})")
+        raise UserError(f"tile_overlap: {overlap!r} must be an int with 0 <= overlap < tile / 2 ({tile // 2})")
 
 
 def _axis_ramps(starts: list[int], size: int, scale: int) -> list[torch.Tensor]:
@@ -154,7 +155,7 @@ class Upscaler:
         hyperparameters = getattr(model, "hyperparameters", {})
         self.scale: int = int(hyperparameters.get("upscaling_factor") or getattr(model, "upscale", 0))
         if self.scale < 1:
-            raise ValueError("model: cannot tell its scale (no `hyperparameters['upscaling_factor']` or `upscale`)")
+            raise UserError("model: cannot tell its scale (no `hyperparameters['upscaling_factor']` or `upscale`)")
         self.memory_format = memory_format(self.precision)
         self.model = model.to(self.device, memory_format=self.memory_format).eval()
         self.fallbacks = 0
@@ -196,10 +197,10 @@ class Upscaler:
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         if img.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"image dtype {img.dtype} is not supported (uint8 or uint16)")
+            raise UserError(f"image dtype {img.dtype} is not supported (uint8 or uint16)")
         channels = 1 if img.ndim == 2 else img.shape[2]
         if img.ndim not in (2, 3) or channels not in (1, 3, 4):
-            raise ValueError(f"image shape {img.shape} is not HxW or HxWxC with C = 1, 3 or 4")
+            raise UserError(f"image shape {img.shape} is not HxW or HxWxC with C = 1, 3 or 4")
         peak = float(np.iinfo(img.dtype).max)
         colour = img.reshape(*img.shape[:2], channels)[..., : min(channels, 3)].astype(np.float32) / peak
         if colour.shape[2] == 1:

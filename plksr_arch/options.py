@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
 from .inference import check_tiling
 from .runtime import AMP_DTYPES, resolve_num_gpu
 
@@ -112,7 +113,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-class OptionsError(ValueError):
+class OptionsError(UserError):
     """A user error in an option file; the message names the file and the key path."""
 
 

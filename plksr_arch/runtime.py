@@ -21,6 +21,8 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from .errors import UserError
+
 if TYPE_CHECKING:
     import torch
 
@@ -66,7 +68,7 @@ def cpu_isa() -> str:
     if override is None:
         return _probe_cpu_isa()
     if override not in CPU_ISAS:
-        raise ValueError(f"{ISA_ENV}={override!r} is not one of {', '.join(CPU_ISAS)}")
+        raise UserError(f"{ISA_ENV}={override!r} is not one of {', '.join(CPU_ISAS)}")
     return override
 
 
@@ -93,9 +95,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         device = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"device: {device!r} is not a device (auto, cpu, cuda, cuda:1, ...)") from None
+        raise UserError(f"device: {device!r} is not a device (auto, cpu, cuda, cuda:1, ...)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device} requested but CUDA is not available")
+        raise UserError(f"device: {device} requested but CUDA is not available")
     return device
 
 
@@ -117,13 +119,13 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     import torch
 
     if requested not in PRECISIONS:
-        raise ValueError(f"precision: {requested!r} is not one of {', '.join(PRECISIONS)}")
+        raise UserError(f"precision: {requested!r} is not one of {', '.join(PRECISIONS)}")
     if device.type == "cuda":
         if requested == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ValueError(f"precision: bf16 is not supported by {describe(device)}; use fp16 or fp32")
+            raise UserError(f"precision: bf16 is not supported by {describe(device)}; use fp16 or fp32")
         return "fp16" if requested == "auto" else requested
     if requested == "fp16":
-        raise ValueError("precision: fp16 is slow and unsafe on the CPU; use auto, bf16 or fp32")
+        raise UserError("precision: fp16 is slow and unsafe on the CPU; use auto, bf16 or fp32")
     native = device.type == "cpu" and cpu_has_native_bf16()
     if requested == "auto":
         if native:
@@ -144,7 +146,7 @@ def amp_precision(amp_dtype: str, device: torch.device) -> str:
     """The precision of an option file's AMP (`use_amp: true` with `amp_dtype`): `fp16` is the paper's GPU setting,
     so on a CPU it is read as `auto` (logged once); then `resolve_precision`'s rule."""
     if amp_dtype not in AMP_DTYPES:
-        raise ValueError(f"amp_dtype: {amp_dtype!r} is not one of {', '.join(AMP_DTYPES)}")
+        raise UserError(f"amp_dtype: {amp_dtype!r} is not one of {', '.join(AMP_DTYPES)}")
     if amp_dtype == "fp16" and device.type != "cuda":
         say_once(logging.INFO, "amp_dtype: fp16 is a GPU setting; on the CPU it means auto (bf16 if native, else fp32)")
         amp_dtype = "auto"

@@ -1,7 +1,7 @@
 """The `plksr` command: one subcommand per job; each parses, calls the library and reports.
 
-User errors (bad option files, missing data) end with one line on stderr and exit status 2; anything else is a bug
-and keeps its traceback.
+User errors (`errors.UserError`: bad arguments, option files, weights, inputs) end with one line on stderr and exit
+status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..errors import USER_ERROR, UserError
 from . import bench, demo, infer, plot, prepare, table, test, train
 
 COMMANDS = {
@@ -36,13 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `plksr` console script. Parsing imports no torch, so `--help` and usage errors are instant."""
     args = build_parser().parse_args(argv)
-    from ..checkpoint import CheckpointError
-    from ..evaluation.references import ReferenceFileError
-    from ..options import OptionsError
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
     try:
         return COMMANDS[args.command].run(args)
-    except (OptionsError, ReferenceFileError, CheckpointError, FileNotFoundError) as err:
+    except (UserError, FileNotFoundError) as err:
         print(f"plksr {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return USER_ERROR

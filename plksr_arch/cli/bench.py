@@ -24,23 +24,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import bench, plot, table
+    from ..errors import UserError
     from ..evaluation.references import load_references
     from ..runtime import resolve_device
 
     if args.plot and not args.references:
-        raise SystemExit("plksr bench: error: --plot needs --references (the PSNR axis comes from published values)")
+        raise UserError("--plot needs --references (the PSNR axis comes from published values)")
     references = load_references(args.references) if args.references else {}
-    try:
-        device = resolve_device(args.device)
-        cuda = device.type == "cuda"
-        warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
-        runs = args.runs if args.runs is not None else (50 if cuda else 5)
-        if warmup < 0 or runs < 1:
-            raise ValueError(f"--warmup {warmup} / --runs {runs}: need warm-up >= 0 and runs >= 1")
-        names = [n.strip() for n in args.models.split(",") if n.strip()]
-        report = bench(names, device, args.scale, warmup, runs)
-    except ValueError as err:
-        raise SystemExit(f"plksr bench: error: {err}") from None
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    runs = args.runs if args.runs is not None else (50 if cuda else 5)
+    if warmup < 0 or runs < 1:
+        raise UserError(f"--warmup {warmup} / --runs {runs}: need warm-up >= 0 and runs >= 1")
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    report = bench(names, device, args.scale, warmup, runs)
     print(table(report))
     with open(args.json, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)

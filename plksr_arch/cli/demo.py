@@ -7,6 +7,8 @@ import os.path as osp
 import sys
 import time
 
+from ..errors import UserError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="train and test PLKSR on embedded photos (no data, no network)")
@@ -18,12 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.minutes <= 0:
-        raise SystemExit(f"plksr demo: error: --minutes {args.minutes}: must be > 0")
+        raise UserError(f"--minutes {args.minutes}: must be > 0")
     if args.threads is not None and args.threads < 1:
-        raise SystemExit(f"plksr demo: error: --threads {args.threads}: must be >= 1")
+        raise UserError(f"--threads {args.threads}: must be >= 1")
     import torch
 
-    from ..data.demo import psnr_gain, run_demo
+    from ..demo import psnr_gain, run_demo
     from ..evaluation.report import format_table
 
     if args.threads:

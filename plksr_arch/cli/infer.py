@@ -9,6 +9,8 @@ import os.path as osp
 import sys
 import time
 
+from ..errors import USER_ERROR, UserError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -56,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import Upscaler
 
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
-    try:
-        upscaler = Upscaler(args.weights, args.device, args.precision, tile, args.tile_overlap)
-    except ValueError as err:
-        raise SystemExit(f"plksr infer: error: {err}") from None
+    upscaler = Upscaler(args.weights, args.device, args.precision, tile, args.tile_overlap)
     files, problems = collect_inputs(args.inputs)
     os.makedirs(args.output, exist_ok=True)
     written: dict[str, str] = {}
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             rgb = _swap_rb(img)
             out = _swap_rb(upscaler(rgb))
-        except ValueError as err:
+        except UserError as err:
             problems.append(f"{path}: {err}")
             continue
         if not cv2.imwrite(out_path, out):
@@ -92,14 +91,14 @@ def run(args: argparse.Namespace) -> int:
         f"{len(written)} of {len(files)} image(s) written to {args.output} in {seconds:.1f} s ({rate:.2f} img/s; "
         f"{upscaler.device.type}, {upscaler.precision}{fallback})"
     )
-    return 1 if problems else 0
+    return USER_ERROR if problems else 0
 
 
 def _int_arg(flag: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise SystemExit(f"plksr infer: error: {flag} {value!r}: expected an int or 'auto'") from None
+        raise UserError(f"{flag} {value!r}: expected an int or 'auto'") from None
 
 
 def _swap_rb(img):

@@ -14,14 +14,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..evaluation.curves import parse_logs, plot_curves, training_logs
 
     logs = training_logs(args.run_dir)
     if importlib.util.find_spec("matplotlib") is None:
-        raise SystemExit("plksr plot: error: matplotlib is not installed: pip install 'plksr-arch[plot]'")
+        raise UserError("matplotlib is not installed: pip install 'plksr-arch[plot]'")
     curves = parse_logs(logs)
     if not curves.losses and not curves.metrics:
-        raise SystemExit(f"plksr plot: error: {args.run_dir}: the logs hold no training or validation lines yet")
+        raise UserError(f"{args.run_dir}: the logs hold no training or validation lines yet")
     out = plot_curves(
         curves, args.output or osp.join(args.run_dir, "curves.png"), osp.basename(osp.normpath(args.run_dir))
     )

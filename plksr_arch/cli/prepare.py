@@ -20,10 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.prepare import prepare_dataset, tiling_problem
+    from ..errors import UserError
 
     problem = tiling_problem(args.scales, args.size, args.step)
     if problem:
-        raise SystemExit(f"plksr prepare: error: {problem}")
+        raise UserError(problem)
     results = prepare_dataset(
         args.hr_folder, args.out, args.name, args.scales, args.size, args.step, args.workers, args.lmdb, progress=True
     )

@@ -16,12 +16,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..evaluation.report import RENDER, load_report, merge_rows
 
     try:
         reports = [load_report(path) for path in args.results]
     except ValueError as err:
-        raise SystemExit(f"plksr table: error: {err}") from None
+        raise UserError(str(err)) from None
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     text = RENDER[args.format](*merge_rows(reports, metrics)).rstrip("\n") + "\n"
     if args.output:

@@ -21,11 +21,13 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
+
 TRAIN_SETS = ("DF2K", "DIV2K")
 _ALIASES = {"bsd100": "b100", "bsds100": "b100"}
 
 
-class ReferenceFileError(ValueError):
+class ReferenceFileError(UserError):
     """A reference file or key that cannot be used; the message names the file and the key."""
 
 

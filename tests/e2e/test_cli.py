@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from plksr_arch.data.demo import tiers
+from plksr_arch.demo import tiers
 
 from ..conftest import PLKSR, make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
 
@@ -315,7 +315,7 @@ def test_infer_command_writes_same_names_keeps_alpha_and_16_bit(tmp_path) -> Non
         cwd=tmp_path,
         check=False,
     )
-    assert proc.returncode == 1  # the unreadable file is reported, the others are written
+    assert proc.returncode == 2  # the unreadable file is reported, the others are written
     assert proc.stderr.count("plksr infer: error:") == 1 and "broken.png: cannot read this image" in proc.stderr
     assert "3 of 4 image(s) written" in proc.stdout and "img/s" in proc.stderr
     out = tmp_path / "out"

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from plksr_arch import demo
 from plksr_arch.cli import main
-from plksr_arch.data import demo
-from plksr_arch.data.demo import Plan, plan_training, tiers
+from plksr_arch.demo import Plan, plan_training, tiers
 
 
 def _plan(minutes: float, rates: dict[str, float]) -> Plan:
@@ -67,5 +67,5 @@ def test_demo_exits_non_zero_unless_plksr_beats_bicubic(monkeypatch, capsys, psn
 
 def test_bad_demo_arguments_are_one_line_errors(capsys) -> None:
     for args, message in ((["--minutes", "0"], "--minutes 0.0: must be > 0"), (["--threads", "0"], "--threads 0")):
-        with pytest.raises(SystemExit, match=message):
-            main(["demo", *args])
+        assert main(["demo", *args]) == 2
+        assert capsys.readouterr().err.startswith(f"plksr demo: error: {message}")

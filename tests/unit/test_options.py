@@ -191,7 +191,7 @@ def test_official_style_file_falls_back_to_cpu_with_one_warning(tmp_path, data, 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_demo_recipe_validates_for_every_tier(precision: str) -> None:
-    from plksr_arch.data.demo import test_options, tiers, train_options
+    from plksr_arch.demo import test_options, tiers, train_options
 
     data = dict.fromkeys(("train_gt", "train_lq", "test_gt", "test_lq"), "DATA")
     for tier in tiers():

@@ -127,7 +127,7 @@ def test_upscaler_and_bench_follow_the_rule(isa: str) -> None:
 
 
 def test_demo_plan_follows_the_rule(isa: str, monkeypatch, tmp_path) -> None:
-    from plksr_arch.data import demo
+    from plksr_arch import demo
 
     measured = []
     folders = ("train_gt", "train_lq", "test_gt", "test_lq")

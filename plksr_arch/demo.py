@@ -1,0 +1,210 @@
+"""`plksr demo`: pick a PLKSR this machine can train well in the time budget, train it on the embedded photos with
+BasicSR's pipeline, test it against bicubic.
+
+The networks (`tiers`) and their recipe are data: `plksr_arch/data/demo.yml`. Device and precision follow
+`runtime`'s auto rule; the data comes from `plksr_arch.data.demo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import os.path as osp
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import torch
+import yaml
+
+from .data.demo import build_dataset
+from .runtime import autocast_dtype, describe, memory_format, resolve_device, resolve_precision
+
+logger = logging.getLogger("plksr")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A network the demo can train (PLKSR keywords), its recipe, and its floor: the iterations it needs to beat
+    bicubic clearly on the held-out photos (measured)."""
+
+    label: str
+    network: dict[str, Any]
+    batch: int
+    lr_patch: int
+    lr: float
+    floor: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the demo trains: a tier, the speed measured for it here (iterations/s) and the iteration count."""
+
+    tier: Tier
+    rate: float
+    total_iter: int
+
+    @property
+    def minutes(self) -> float:
+        return self.total_iter / self.rate / 60
+
+
+def measure_iters_per_second(
+    opt: dict, device: torch.device, precision: str, n_warmup: int = 2, n_timed: int = 5
+) -> float:
+    """Training iterations per second of `opt`'s network, batch and patch size in `precision` on `device`
+    (random data, Adam, L1: the demo's step without data loading).
+
+    The median step time is used, so a short burst of other work on the machine does not shrink the demo's
+    iteration budget (with the mean, a few seconds of `pytest` beside it once cut the budget by 3.5x).
+    """
+    from basicsr.archs import build_network
+
+    ds = opt["datasets"]["train"]
+    batch, gt_size = ds["batch_size_per_gpu"], ds["gt_size"]
+    fmt = memory_format(precision)
+    net = build_network(dict(opt["network_g"])).to(device, memory_format=fmt)
+    lq = torch.rand(batch, 3, gt_size // opt["scale"], gt_size // opt["scale"], device=device).to(memory_format=fmt)
+    gt = torch.rand(batch, 3, gt_size, gt_size, device=device)
+    optim = torch.optim.Adam(net.parameters(), 1e-4)
+    dtype = autocast_dtype(precision)
+
+    def step() -> None:
+        optim.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = net(lq)
+        torch.nn.functional.l1_loss(out.float(), gt).backward()
+        optim.step()
+
+    for _ in range(n_warmup):
+        step()
+    times = []
+    for _ in range(n_timed):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times)
+
+
+def _recipe() -> dict:
+    return yaml.safe_load(resources.files("plksr_arch.data").joinpath("demo.yml").read_text(encoding="utf-8"))
+
+
+def tiers() -> list[Tier]:
+    """The demo's networks, largest first (`tiers` in demo.yml)."""
+    return [Tier(**tier) for tier in _recipe()["tiers"]]
+
+
+def _base_options(tier: Tier, scale: int) -> dict:
+    opt = _recipe()
+    del opt["tiers"]
+    opt["name"] = f"demo_{tier.label}_x{scale}"
+    opt["scale"] = scale
+    opt["network_g"].update(tier.network, upscaling_factor=scale)
+    return opt
+
+
+def train_options(data: dict[str, str], scale: int, total_iter: int, tier: Tier, precision: str) -> dict:
+    """The demo recipe for training `tier`: data paths, scale, iteration count and precision filled in."""
+    opt = _base_options(tier, scale)
+    opt["use_amp"] = opt["channels_last"] = precision != "fp32"
+    if precision != "fp32":
+        opt["amp_dtype"] = precision
+    train = opt["datasets"]["train"]
+    train["dataroot_gt"], train["dataroot_lq"] = data["train_gt"], data["train_lq"]
+    train["gt_size"] = tier.lr_patch * scale
+    train["batch_size_per_gpu"] = tier.batch
+    del opt["datasets"]["val_1"], opt["val"]  # `plksr demo` tests once, after training
+    opt["train"]["optim_g"]["lr"] = tier.lr
+    opt["train"]["total_iter"] = total_iter
+    opt["train"]["scheduler"]["periods"] = [total_iter]
+    opt["train"]["warmup_iter"] = min(opt["train"]["warmup_iter"], total_iter // 5)
+    opt["logger"]["print_freq"] = max(1, total_iter // 25)
+    return opt
+
+
+def test_options(data: dict[str, str], scale: int, weights: str, tier: Tier) -> dict:
+    """Test options for the held-out photos: fp32 metrics (Y channel, crop_border = scale) of `weights`."""
+    opt = _base_options(tier, scale)
+    test = opt["datasets"].pop("val_1")
+    test["dataroot_gt"], test["dataroot_lq"] = data["test_gt"], data["test_lq"]
+    for key in ("train", "logger"):
+        del opt[key]
+    opt["datasets"] = {"test_1": test}
+    opt["path"] = {"pretrain_network_g": weights, "strict_load_g": True, "param_key_g": "params"}
+    opt["val"] = {"save_img": True, "suffix": None, "metrics": opt["val"]["metrics"]}
+    for metric in opt["val"]["metrics"].values():
+        metric["crop_border"] = scale
+    return opt
+
+
+def plan_training(
+    minutes: float,
+    options: Callable[[Tier, int], dict],
+    measure: Callable[[dict], float],
+) -> Plan:
+    """The first tier whose floor fits in `minutes` at the measured speed, trained for the whole budget; when none
+    fits, the last tier for its floor, with a warning that says how long that takes.
+
+    `options(tier, total_iter)` gives a tier's training options, `measure(opt)` its iterations per second."""
+    budget = minutes * 60
+    for tier in tiers():
+        rate = measure(options(tier, 1))
+        fits = int(budget * rate)
+        logger.info(f"{tier.label}: {rate:.2f} it/s -> {fits} iterations in {minutes:g} min (needs {tier.floor})")
+        if fits >= tier.floor:
+            return Plan(tier, rate, fits)
+    plan = Plan(tier, rate, tier.floor)
+    logger.warning(
+        f"This machine is too slow to train a demo network well in {minutes:g} min: {tier.label} needs "
+        f"{tier.floor} iterations, about {plan.minutes:.1f} min here. Training that long."
+    )
+    return plan
+
+
+def _dump(opt: dict, path: str) -> str:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return path
+
+
+def psnr_gain(report: dict) -> float:
+    """PSNR over MATLAB bicubic (dB) on the held-out photos of a demo report."""
+    heldout = next(iter(report["datasets"].values()))
+    return heldout["psnr"] - heldout["bicubic"]["psnr"]
+
+
+def run_demo(workdir: str, scale: int = 4, minutes: float = 7.0) -> tuple[dict, Plan]:
+    """Build the data, pick and calibrate a network, train it for about `minutes`, test it; return (metrics.json's
+    dict, the plan). Device and precision follow the runtime's auto rule (CUDA fp16; bf16 + channels_last on a
+    CPU with native bf16; fp32 otherwise). Everything is written under `workdir`."""
+    from . import test as test_mod
+    from . import train as train_mod
+
+    workdir = osp.abspath(workdir)
+    logger.info(f"Building the demo dataset (x{scale}) from scikit-image's photos in {workdir}/data ...")
+    data = build_dataset(osp.join(workdir, "data"), scale)
+    device = resolve_device("auto")
+    precision = resolve_precision("auto", device)
+    logger.info(f"Calibrating on {describe(device)} in {precision} ...")
+    plan = plan_training(
+        minutes,
+        lambda tier, total_iter: train_options(data, scale, total_iter, tier, precision),
+        lambda opt: measure_iters_per_second(opt, device, precision),
+    )
+    logger.info(
+        f"Training {plan.tier.label} x{scale} for {plan.total_iter} iterations at {plan.rate:.2f} it/s "
+        f"(~{plan.minutes:.1f} min, {precision})"
+    )
+    train_opt = train_options(data, scale, plan.total_iter, plan.tier, precision)
+    weights = train_mod.run(_dump(train_opt, osp.join(workdir, "options", "train_demo.yml")), root=workdir)
+    test_opt = test_options(data, scale, weights, plan.tier)
+    return test_mod.run(_dump(test_opt, osp.join(workdir, "options", "test_demo.yml")), root=workdir), plan

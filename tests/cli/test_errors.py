@@ -1,0 +1,34 @@
+"""Every user error of every `plksr` subcommand: one line `plksr <command>: error: ...` on stderr, exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plksr_arch.cli import COMMANDS, main
+
+# subcommand -> (arguments with one mistake, what the line must name); {tmp} is a fresh folder
+CASES = {
+    "train": (["-opt", "{tmp}/missing.yml"], "{tmp}/missing.yml: no such option file"),
+    "test": (["-opt", "{tmp}/missing.yml"], "{tmp}/missing.yml: no such option file"),
+    "demo": (["--minutes", "-1"], "--minutes -1.0: must be > 0"),
+    "prepare": (["{tmp}", "--out", "{tmp}/o", "--name", "X", "--size", "100"], "100"),
+    "table": (["{tmp}/nowhere"], "{tmp}/nowhere"),
+    "plot": (["{tmp}/nowhere"], "{tmp}/nowhere"),
+    "infer": (["{tmp}/w.pth", "{tmp}", "-o", "{tmp}/out"], "{tmp}/w.pth: no such weights file"),
+    "bench": (["--models", "PLKSR-huge", "--json", "{tmp}/b.json"], "models: PLKSR-huge unknown"),
+}
+
+
+def test_every_subcommand_has_a_case() -> None:
+    assert set(CASES) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_user_error_is_one_line_and_exit_2(command: str, tmp_path: Path, capsys) -> None:
+    args, named = CASES[command]
+    assert main([command, *(a.format(tmp=tmp_path) for a in args)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith(f"plksr {command}: error: ") and named.format(tmp=tmp_path) in err
