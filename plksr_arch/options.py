@@ -13,8 +13,9 @@ import logging
 import os.path as osp
 import random
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 import yaml
 
@@ -53,15 +54,56 @@ DATASET_KEYS = {
 # Dataset types whose option keys are known; other registered types are passed through unchecked.
 CHECKED_DATASETS = ("PairedImageDataset", "SingleImageDataset")
 
+NoneType = type(None)
+
+
+def _key(default: Any, types: type | tuple[type, ...], doc: str) -> Any:
+    """A project option key: its default, the YAML types it accepts and a one-line doc."""
+    return field(default=default, metadata={"types": types, "doc": doc})
+
+
+@dataclass(frozen=True)
+class ModelKeys:
+    """Top-level keys PLKSRModel adds to BasicSR's option files."""
+
+    use_amp: bool = _key(False, bool, "train under autocast, dtype by the runtime's AMP rule (off where it is fp32)")
+    amp_dtype: str = _key("auto", str, "auto | fp16 | bf16: fp16 + grad scaler on CUDA; on a CPU bf16 if native")
+    channels_last: bool = _key(False, bool, "NHWC activations and weights (what oneDNN and cuDNN want for bf16/fp16)")
+
+
+@dataclass(frozen=True)
+class TestKeys:
+    """`val.*` keys PLKSRModel adds: test-time settings of validation during training and of `plksr test`."""
+
+    use_amp: bool = _key(False, bool, "test under autocast (amp_dtype); the global skip, output and metrics stay fp32")
+    self_ensemble: bool = _key(False, bool, "mean of the eight flips/rotations (x8), 5-8x slower")
+    tile: int | None = _key(None, (int, NoneType), "LR tile size in pixels, to bound memory; null = whole images")
+    tile_overlap: int = _key(16, int, "LR pixels shared by neighbouring tiles, feathered")
+    pbar: bool | None = _key(None, (bool, NoneType), "progress bar per dataset (images/s); null = on when testing")
+    reference: str | None = _key("auto", (str, NoneType), "key of the published results in reference_file; auto")
+    reference_file: str | None = _key(None, (str, NoneType), "YAML file of published results (see README)")
+
+
+Keys = TypeVar("Keys", ModelKeys, TestKeys)
+
+
+def read_keys(kind: type[Keys], section: Mapping[str, Any] | None) -> Keys:
+    """The `kind` keys of an option mapping (the top level, or `val`), defaults where absent."""
+    section = section or {}
+    return kind(**{f.name: section[f.name] for f in fields(kind) if f.name in section})
+
+
+def _schema(kind: type) -> dict[str, Any]:
+    return {f.name: f.metadata["types"] for f in fields(kind)}
+
+
 SCHEMA: dict[str, Any] = {
     "name": str,
     "model_type": str,
     "scale": int,
     "num_gpu": (int, str),
     "manual_seed": int,
-    "use_amp": bool,
-    "amp_dtype": str,
-    "channels_last": bool,
+    **_schema(ModelKeys),
     "find_unused_parameters": bool,
     "datasets": dict,
     "network_g": dict,
@@ -84,13 +126,7 @@ SCHEMA: dict[str, Any] = {
         "val_freq": (int, float),
         "save_img": bool,
         "suffix": (str, type(None)),
-        "pbar": bool,
-        "use_amp": bool,
-        "self_ensemble": bool,
-        "tile": (int, type(None)),
-        "tile_overlap": int,
-        "reference": (str, type(None)),
-        "reference_file": (str, type(None)),
+        **_schema(TestKeys),
         "metrics": dict,
     },
     "logger": {
@@ -230,7 +266,7 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     factor = net.get("upscaling_factor")
     if factor is not None and "scale" in opt and factor != opt["scale"]:
         raise _fail(source, "network_g.upscaling_factor", f"{factor} differs from scale: {opt['scale']}")
-    if opt.get("amp_dtype", "auto") not in AMP_DTYPES:
+    if read_keys(ModelKeys, opt).amp_dtype not in AMP_DTYPES:
         raise _fail(source, "amp_dtype", f"{opt['amp_dtype']!r} is not one of {', '.join(AMP_DTYPES)}")
     num_gpu = opt.get("num_gpu", 1)
     if num_gpu != "auto" and not (isinstance(num_gpu, int) and num_gpu >= 0):
@@ -266,12 +302,12 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
         _registered(source, f"{key}.type", METRIC_REGISTRY, metric.get("type"))
     if is_train and "val" in opt and "val_freq" not in opt["val"]:
         raise _fail(source, "val.val_freq", "missing")
-    val = opt.get("val", {})
+    test_keys = read_keys(TestKeys, opt.get("val"))
     try:
-        check_tiling(val.get("tile"), val.get("tile_overlap", 16))
+        check_tiling(test_keys.tile, test_keys.tile_overlap)
     except ValueError as err:
         raise _fail(source, "val", str(err)) from None
-    ref_file = val.get("reference_file")
+    ref_file = test_keys.reference_file
     if check_paths and ref_file is not None and not osp.isfile(osp.expanduser(ref_file)):
         raise _fail(source, "val.reference_file", f"'{ref_file}' does not exist")
 
@@ -321,28 +357,20 @@ def load_options(
     """Read, override, validate and complete an option file, as BasicSR's `parse_options` does.
 
     Differences from BasicSR: keys are validated, `--force_yml` parses values as YAML instead of `exec`, the
-    experiment/results root is `root` (default: the working directory), CUDA is optional, and distributed runs on
-    CPU use Gloo.
+    experiment/results root is `root` (default: the working directory), CUDA is optional, and nothing else happens:
+    the pipelines start the process group and seed (`runtime.start_process`).
     """
-    from basicsr.utils import set_random_seed
-    from basicsr.utils.dist_util import get_dist_info
-
-    from ._compat import init_dist
-
     opt = read_yaml(path)
     apply_overrides(opt, overrides, path)
     validate(opt, path, is_train=is_train, check_paths=check_paths)
 
     opt["is_train"] = is_train
     opt["auto_resume"] = auto_resume
+    opt["launcher"] = launcher
     opt["dist"] = launcher != "none"
-    if opt["dist"]:
-        init_dist(launcher, **{k: v for k, v in opt.get("dist_params", {}).items() if k != "port"})
-    opt["rank"], opt["world_size"] = get_dist_info()
     resolve_num_gpu(opt)
     if opt.get("manual_seed") is None:
         opt["manual_seed"] = random.randint(1, 10000)
-    set_random_seed(opt["manual_seed"] + opt["rank"])
 
     if debug and not opt["name"].startswith("debug"):
         opt["name"] = "debug_" + opt["name"]

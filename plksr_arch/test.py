@@ -22,9 +22,10 @@ def reference_for(opt: dict) -> tuple[str | None, dict[str, Any]]:
     an explicit key that the file lacks is an error naming both.
     """
     from .evaluation.references import ReferenceFileError, load_references, released_key
+    from .options import TestKeys, read_keys
 
-    val = opt.get("val", {})
-    path, key = val.get("reference_file"), val.get("reference", "auto")
+    keys = read_keys(TestKeys, opt.get("val"))
+    path, key = keys.reference_file, keys.reference
     if key is None or path is None:
         if key not in (None, "auto"):
             raise ReferenceFileError(f"val.reference: {key!r} needs val.reference_file")
@@ -47,7 +48,9 @@ def test(opt: dict) -> dict:
 
     from ._compat import run_logger
     from .evaluation.references import lookup, released_variant
+    from .process import start_process
 
+    start_process(opt)
     key, references = reference_for(opt)
     make_exp_dirs(opt)
     log_file = osp.join(opt["path"]["log"], f"test_{opt['name']}_{get_time_str()}.log")

@@ -18,6 +18,7 @@ import torch
 
 from . import _compat
 from .options import OptionsError, load_options
+from .process import start_process
 
 
 class Interrupted(Exception):
@@ -72,6 +73,7 @@ def train(opt: dict, opt_path: str) -> str:
     from basicsr.train import create_train_val_dataloader
     from basicsr.utils import AvgTimer, MessageLogger
 
+    start_process(opt)
     torch.backends.cudnn.benchmark = True
     resume_state, logger, tb_logger = prepare_run(opt, opt_path)
     train_loader, train_sampler, val_loaders, _, total_iters = create_train_val_dataloader(opt, logger)

@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
+from ..options import ModelKeys, TestKeys, read_keys
 from ..runtime import amp_precision, autocast_dtype, describe, resolve_num_gpu
 
 
@@ -40,24 +41,23 @@ class PLKSRModel(SRModel):
 
     def __init__(self, opt: dict) -> None:
         resolve_num_gpu(opt)
-        self.channels_last = bool(opt.get("channels_last", False))
+        keys, self.test_keys = read_keys(ModelKeys, opt), read_keys(TestKeys, opt.get("val"))
+        self.channels_last = keys.channels_last
         super().__init__(opt)
         log = get_root_logger()
         self.amp_dtype: torch.dtype | None = None
-        if opt.get("use_amp", False) or opt.get("val", {}).get("use_amp", False):
-            self.amp_dtype = autocast_dtype(amp_precision(opt.get("amp_dtype", "auto"), self.device))
+        if keys.use_amp or self.test_keys.use_amp:
+            self.amp_dtype = autocast_dtype(amp_precision(keys.amp_dtype, self.device))
             log.info(f"Automatic mixed precision: {self.amp_dtype or 'off (fp32)'} on {describe(self.device)}")
         # AMP that resolves to fp32 (a CPU without native bf16) is no AMP at all.
-        self.use_amp = bool(opt.get("use_amp", False)) and self.amp_dtype is not None
-        self.val_amp = bool(opt.get("val", {}).get("use_amp", False)) and self.amp_dtype is not None
+        self.use_amp = keys.use_amp and self.amp_dtype is not None
+        self.val_amp = self.test_keys.use_amp and self.amp_dtype is not None
         # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16 and self.device.type == "cuda"
         )
-        val = opt.get("val", {})
-        self.self_ensemble = bool(val.get("self_ensemble", False))
-        self.tile: int | None = val.get("tile")
-        self.tile_overlap: int = val.get("tile_overlap", 16)
+        self.self_ensemble = self.test_keys.self_ensemble
+        self.tile, self.tile_overlap = self.test_keys.tile, self.test_keys.tile_overlap
         check_tiling(self.tile, self.tile_overlap)
         self.image_results: list[dict[str, Any]] = []
         self.timing: dict[str, float] = {}
@@ -192,7 +192,12 @@ class PLKSRModel(SRModel):
         self.image_results = []
         network_seconds = 0.0
         start = time.perf_counter()
-        pbar = tqdm(total=len(dataloader), unit="img", desc=dataset, disable=not val.get("pbar", testing))
+        pbar = tqdm(
+            total=len(dataloader),
+            unit="img",
+            desc=dataset,
+            disable=not (testing if self.test_keys.pbar is None else self.test_keys.pbar),
+        )
         for data in dataloader:
             name = osp.splitext(osp.basename(data["lq_path"][0]))[0]
             self.feed_data(data)

@@ -165,7 +165,26 @@ def test_load_options_completes_paths_like_basicsr(tmp_path, data) -> None:
     assert opt["path"]["experiments_root"] == str(tmp_path / "experiments" / "debug_tiny")
     assert opt["path"]["training_states"].endswith("debug_tiny/training_states")
     assert opt["datasets"]["train"]["phase"] == "train" and opt["datasets"]["train"]["scale"] == 2
-    assert opt["dist"] is False and opt["rank"] == 0 and opt["world_size"] == 1
+    assert opt["dist"] is False and "rank" not in opt  # the pipelines start the process (start_process)
+
+
+def test_load_options_has_no_side_effects_and_start_process_seeds(tmp_path, data) -> None:
+    import torch
+
+    from plksr_arch.process import start_process
+
+    path = write_yaml(tmp_path / "ok.yml", train_options(data, manual_seed=7))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    opt = load_options(str(path), is_train=True, root=str(tmp_path))
+    assert torch.equal(torch.rand(3), expected)  # no seeding
+    assert not torch.distributed.is_initialized()
+    start_process(opt)
+    assert (opt["rank"], opt["world_size"]) == (0, 1)
+    seeded = torch.rand(3)
+    start_process(opt)
+    assert torch.equal(torch.rand(3), seeded)  # manual_seed + rank
 
 
 def test_official_style_file_falls_back_to_cpu_with_one_warning(tmp_path, data, caplog, monkeypatch) -> None:
@@ -197,3 +216,16 @@ def test_demo_recipe_validates_for_every_tier(precision: str) -> None:
     for tier in tiers():
         validate(train_options(data, 4, 100, tier, precision), "demo.yml", is_train=True, check_paths=False)
         validate(test_options(data, 4, "w.pth", tier), "demo.yml", is_train=False, check_paths=False)
+
+
+def test_project_keys_are_declared_once_with_types_defaults_and_docs() -> None:
+    from dataclasses import fields
+
+    from plksr_arch.options import SCHEMA, ModelKeys, TestKeys, read_keys
+
+    for kind, schema in ((ModelKeys, SCHEMA), (TestKeys, SCHEMA["val"])):
+        for f in fields(kind):
+            assert schema[f.name] == f.metadata["types"] and f.metadata["doc"]
+    assert read_keys(TestKeys, None) == TestKeys() and TestKeys().tile_overlap == 16
+    assert read_keys(TestKeys, {"tile": 64, "save_img": True}) == TestKeys(tile=64)  # BasicSR's own keys ignored
+    assert read_keys(ModelKeys, {"use_amp": True, "name": "x"}).use_amp is True
