@@ -171,17 +171,25 @@ def test_coreml_skip_matches_repeat_interleave() -> None:
 
 
 def test_truncated_normal_init() -> None:
-    net = PLKSR(**SMALL, upscaling_factor=2)
-    for name in (
-        "feats.0.weight",
-        "feats.3.weight",
-        "feats.1.lk.conv.weight",
-        "feats.1.refine.weight",
-        "feats.1.attn.f.0.weight",
-        "feats.1.channe_mixer.2.weight",
-    ):
-        w = dict(net.named_parameters())[name]
-        assert w.abs().max() <= 2.0 and 0.01 < w.std() < 0.03, name
+    """The official trunc_normal_(std=0.02) (bounds +-2, i.e. 100 std: in effect a normal) on exactly these weights:
+    std, mean and the normal's kurtosis (3; PyTorch's default uniform init has 1.8 and another std)."""
+    net = PLKSR(dim=64, n_blocks=1, kernel_size=17, upscaling_factor=4)
+
+    def stats(w: torch.Tensor) -> tuple[float, float, float]:
+        w = w.detach().double().flatten()
+        centred = w - w.mean()
+        return float(w.mean()), float(w.std()), float((centred**4).mean() / (centred**2).mean() ** 2)
+
+    official = ["feats.0.weight", "feats.2.weight", "feats.1.lk.conv.weight", "feats.1.refine.weight"]
+    official += ["feats.1.attn.f.0.weight", "feats.1.channe_mixer.2.weight"]
+    for name, weight in net.named_parameters():
+        if not name.endswith("weight"):
+            continue
+        mean, std, kurtosis = stats(weight)
+        if name in official:
+            assert abs(mean) < 0.003 and 0.018 < std < 0.022 and 2.6 < kurtosis < 3.4, (name, mean, std, kurtosis)
+        else:  # PyTorch's default init: what a missed call would leave
+            assert not (0.018 < std < 0.022 and 2.6 < kurtosis < 3.4), name
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ..conftest import BENCHMARKS, bicubic_means, metrics
@@ -15,6 +17,8 @@ PUBLISHED = {"Set5": ({2: 33.66, 3: 30.39, 4: 28.42}, 0.03), "Set14": ({2: 30.24
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_baseline_matches_published(name: str, scale: int) -> None:
     if not (BENCHMARKS / name).is_dir():
+        if os.environ.get("CI"):  # .ci/run runs beside ../shared: the data missing there is a broken setup
+            pytest.fail(f"../shared/data/benchmarks/{name} is absent in CI")
         pytest.skip(f"../shared/data/benchmarks/{name} is absent")
     from basicsr.data import build_dataset
 
