@@ -10,9 +10,6 @@ FLOPs are counted by `torch.utils.flop_counter` (convolutions, matmuls, attentio
 from __future__ import annotations
 
 import copy
-import statistics
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -21,16 +18,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
+from .measure import count_flops, cuda_peak_mib, gemm_tflops, rss_peak_mib, time_runs
 from .runtime import autocast_dtype, cpu_has_native_bf16, memory_format
 
 HD = (720, 1280)
 
 
+@dataclass(frozen=True)
+class BenchConfig:
+    """How `bench` measures: the device, the scale (input = HD / scale), warm-up and timed runs, the GEMM rate of
+    each mode (TFLOP/s) that FLOP rates are shared against."""
+
+    device: torch.device
+    scale: int
+    warmup: int
+    runs: int
+    gemm: dict[str, float]
+
+
 @dataclass
 class Result:
-    """One model in one mode: median latency (ms), peak memory (MiB), GFLOPs per image and the GEMM share."""
+    """One run of a model in one mode: `model` is its id (a key of `peers`), `label` what tables show (the reference
+    run of PLKSR is `PLKSR` labelled as such); median latency (ms), peak memory (MiB), GFLOPs per image, params,
+    the FLOP rate (TFLOP/s) and its share of the GEMM rate."""
 
     model: str
+    label: str
     mode: str
     latency_ms: float
     peak_mib: float
@@ -108,60 +121,6 @@ def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -
     return run
 
 
-def time_runs(run: Callable[[], object], device: torch.device, warmup: int, runs: int) -> float:
-    """Median milliseconds of `runs` calls after `warmup` calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-        else:
-            tick = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - tick) * 1000)
-    return statistics.median(times)
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * 4096
-
-
-def cuda_peak_mib(run: Callable[[], object], device: torch.device) -> float:
-    """Peak CUDA memory of one call above what was allocated before it (weights and input)."""
-    torch.cuda.synchronize(device)
-    base = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    run()
-    torch.cuda.synchronize(device)
-    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-
-
-def rss_peak_mib(run: Callable[[], object]) -> float:
-    """Peak resident set size of one call above the level before it, sampled every millisecond. Only meaningful in
-    a fresh process: once the C allocator holds freed memory, later peaks reuse it and look smaller."""
-    start = peak = _rss_bytes()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.001):
-            peak = max(peak, _rss_bytes())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    run()
-    done.set()
-    sampler.join()
-    return (max(peak, _rss_bytes()) - start) / 2**20
-
-
 def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, queue) -> None:
     torch.manual_seed(0)
     x = torch.rand(1, 3, *input_size(scale))
@@ -197,35 +156,19 @@ def make_run(
     return runner(model, mode, device, x)
 
 
-def count_flops(model: nn.Module, x: torch.Tensor) -> float:
-    """FLOPs of one forward pass (2 per multiply-add), counted on the CPU in fp32."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = model.cpu().eval()
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(x.cpu())
-    return float(counter.get_total_flops())
-
-
-def gemm_tflops(device: torch.device, mode: str, n: int = 4096, runs: int = 3) -> float:
-    """The device's matrix-multiply rate (TFLOP/s) at `mode`'s precision: an n x n x n product, median of runs."""
-    dtype = autocast_dtype(mode) or torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    ms = time_runs(lambda: a @ b, device, 1, runs)
-    return 2 * n**3 / (ms / 1000) / 1e12
-
-
 def input_size(scale: int) -> tuple[int, int]:
     """LR input size whose x`scale` output is (about) HD, as in the paper: 180x320 for x4."""
     return round(HD[0] / scale), round(HD[1] / scale)
 
 
-def _measure(name: str, mode: str, run: Callable[[], object], peak_mib: float, setup: dict) -> Result:
-    ms = time_runs(run, setup["device"], setup["warmup"], setup["runs"])
-    tflops = setup["flops"] / (ms / 1000) / 1e12
-    gflops, params, gemm = setup["flops"] / 1e9, setup["params"], setup["gemm"][mode]
-    return Result(name, mode, ms, peak_mib, gflops, params, tflops, tflops / gemm)
+def _measure(
+    config: BenchConfig, ids: tuple[str, str], mode: str, run: Callable[[], object], peak_mib: float, size: tuple
+) -> Result:
+    """Time `run` (`ids` = model id and label; `size` = its FLOPs per pass and parameter count)."""
+    ms = time_runs(run, config.device, config.warmup, config.runs)
+    flops, params = size
+    tflops = flops / (ms / 1000) / 1e12
+    return Result(*ids, mode, ms, peak_mib, flops / 1e9, params, tflops, tflops / config.gemm[mode])
 
 
 def bench(
@@ -251,11 +194,11 @@ def bench(
     modes = modes_for(device)
     gemm = {mode: gemm_tflops(device, mode) for mode in dict.fromkeys([*modes, "fp32"])}  # fp32: the reference run
     log("GEMM 4096^3: " + ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in gemm.items()))
+    config = BenchConfig(device, scale, warmup, runs, gemm)
     results: list[Result] = []
     for name in names:
         model = factories[name]()
-        setup = {"device": device, "warmup": warmup, "runs": runs, "gemm": gemm}
-        setup.update(flops=count_flops(model, x), params=sum(p.numel() for p in model.parameters()))
+        size = count_flops(model, x), sum(p.numel() for p in model.parameters())  # on the CPU, before the move
         trial = {m: time_runs(make_run(name, model, m, device, x), device, 1, 1) for m in modes}
         best = min(trial, key=trial.get)
         log(f"{name}: trial " + ", ".join(f"{m} {v:.1f} ms" for m, v in trial.items()) + f" -> {best}")
@@ -266,11 +209,11 @@ def bench(
             return cpu_peak_mib(name, mode, scale, plain)
 
         run = make_run(name, model, best, device, x)
-        results.append(_measure(name, best, run, peak(best), setup))
+        results.append(_measure(config, (name, name), best, run, peak(best), size))
         if name == "PLKSR":
             plain = make_run(name, copy.deepcopy(model), "fp32", device, x, plain=True)
             label = "PLKSR (reference: fp32, NCHW, eager)"
-            results.append(_measure(label, "fp32", plain, peak("fp32", plain=True), setup))
+            results.append(_measure(config, (name, label), "fp32", plain, peak("fp32", plain=True), size))
         del model
     out = {
         "device": _device_name(device),
@@ -289,11 +232,11 @@ def bench(
 
 
 def speedups(results: list[Result]) -> dict[str, float]:
-    """Latency of each other model (not PLKSR-tiny) divided by PLKSR's: how many times faster PLKSR is."""
-    ours = next((r for r in results if r.model == "PLKSR"), None)
+    """Latency of each other run (not PLKSR-tiny; PLKSR's reference run included) divided by PLKSR's, by label."""
+    ours = next((r for r in results if r.label == "PLKSR"), None)
     if ours is None:
         return {}
-    return {r.model: r.latency_ms / ours.latency_ms for r in results if r.model not in ("PLKSR", "PLKSR-tiny")}
+    return {r.label: r.latency_ms / ours.latency_ms for r in results if r.label not in ("PLKSR", "PLKSR-tiny")}
 
 
 def _device_name(device: torch.device) -> str:
@@ -307,56 +250,3 @@ def _device_name(device: torch.device) -> str:
     except OSError:
         model = ""
     return f"{model or platform.processor() or 'CPU'} ({torch.get_num_threads()} threads)"
-
-
-def table(report: dict) -> str:
-    """Markdown table of a `bench` report, with the GEMM line and the ratios."""
-    lines = [
-        f"HD output {report['output'][1]}x{report['output'][0]} from {report['input'][1]}x{report['input'][0]}, "
-        f"x{report['scale']}, {report['device']}, torch {report['torch']}, median of {report['runs']} runs",
-        "",
-        "| model | mode | latency (ms) | peak memory (MiB) | GFLOPs | params | TFLOP/s | share of GEMM |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["results"]:
-        lines.append(
-            f"| {r['model']} | {r['mode']} | {r['latency_ms']:.1f} | {r['peak_mib']:.1f} | {r['gflops']:.1f} | "
-            f"{r['params']:,} | {r['tflops']:.3f} | {100 * r['gemm_share']:.0f}% |"
-        )
-    gemm = ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in report["gemm_tflops"].items())
-    lines += ["", f"GEMM (4096^3 matmul): {gemm}"]
-    lines += [f"{k} latency / PLKSR latency: {v:.2f}" for k, v in report["speedups"].items()]
-    return "\n".join(lines)
-
-
-def plot(report: dict, references: dict, path: str) -> list[str]:
-    """Latency vs Urban100 PSNR (the paper's Fig. 1 style) for the models `references` has Urban100 values for,
-    under keys `<model>_x<scale>`; returns the models left out. Needs matplotlib."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .evaluation.references import lookup
-
-    points, missing = [], []
-    for r in report["results"]:
-        ref = lookup(references, f"{r['model'].split(' (')[0]}_x{report['scale']}", "Urban100")  # reference run too
-        if ref and "psnr" in ref:
-            points.append((r["latency_ms"], ref["psnr"], r["peak_mib"], r["model"]))
-        else:
-            missing.append(r["model"])
-    if not points:
-        raise UserError("no model has an Urban100 PSNR in the reference file (keys like 'PLKSR_x4')")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    largest = max(p[2] for p in points) or 1.0
-    for ms, psnr, mib, name in points:
-        ax.scatter(ms, psnr, s=40 + 1500 * mib / largest, alpha=0.5)
-        ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(6, 6))
-    ax.set(xlabel=f"latency (ms), {report['device']}", ylabel=f"Urban100 x{report['scale']} PSNR (dB)")
-    ax.set_title("latency vs PSNR (marker area ~ peak memory)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return missing

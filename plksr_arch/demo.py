@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import os.path as osp
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +19,7 @@ import torch
 import yaml
 
 from .data.demo import build_dataset
+from .measure import time_runs
 from .runtime import autocast_dtype, describe, memory_format, resolve_device, resolve_precision
 
 logger = logging.getLogger("plksr")
@@ -79,18 +78,7 @@ def measure_iters_per_second(
         torch.nn.functional.l1_loss(out.float(), gt).backward()
         optim.step()
 
-    for _ in range(n_warmup):
-        step()
-    times = []
-    for _ in range(n_timed):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times)
+    return 1000.0 / time_runs(step, device, n_warmup, n_timed)
 
 
 def _recipe() -> dict:

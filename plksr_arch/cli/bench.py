@@ -23,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import bench, plot, table
+    from ..benchmark import bench
     from ..errors import UserError
+    from ..evaluation.efficiency import plot, table
     from ..evaluation.references import load_references
     from ..runtime import resolve_device
 

@@ -344,10 +344,11 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["input"] == [180, 320] and report["output"] == [720, 1280]
     reference = "PLKSR (reference: fp32, NCHW, eager)"
-    assert [r["model"] for r in report["results"]] == ["PLKSR", reference, "EDSR-baseline"]
+    assert [r["label"] for r in report["results"]] == ["PLKSR", reference, "EDSR-baseline"]
+    assert [r["model"] for r in report["results"]] == ["PLKSR", "PLKSR", "EDSR-baseline"]
     assert all(r["latency_ms"] > 0 and r["gflops"] > 0 and r["peak_mib"] > 0 for r in report["results"])
     assert "GEMM (4096^3 matmul): fp32" in proc.stdout and "| PLKSR |" in proc.stdout
-    latency = {r["model"]: r["latency_ms"] for r in report["results"]}
+    latency = {r["label"]: r["latency_ms"] for r in report["results"]}
     expected = {name: latency[name] / latency["PLKSR"] for name in (reference, "EDSR-baseline")}
     assert report["speedups"] == pytest.approx(expected)
     for name, ratio in expected.items():

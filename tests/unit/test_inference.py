@@ -225,28 +225,3 @@ def test_infer_inputs_and_output_names(tmp_path: Path) -> None:
     assert output_path("in/p.jpg", "out", sixteen_bit=False) == "out/p.jpg"
     assert output_path("in/p.jpg", "out", sixteen_bit=True) == "out/p.png"  # JPEG cannot hold 16 bits
     assert output_path("in/p.tif", "out", sixteen_bit=True) == "out/p.tif"
-
-
-def test_bench_table_and_latency_psnr_plot(tmp_path: Path) -> None:
-    from plksr_arch.benchmark import Result, plot, speedups, table
-
-    results = [
-        Result("PLKSR", "bf16", 100.0, 60.0, 850.0, 7_386_096, 8.5, 1.1),
-        Result("PLKSR (reference: fp32, NCHW, eager)", "fp32", 250.0, 130.0, 850.0, 7_386_096, 3.4, 1.6),
-        Result("PLKSR-tiny", "bf16", 30.0, 50.0, 270.0, 2_370_544, 9.0, 1.1),
-        Result("SwinIR-light", "bf16", 420.0, 360.0, 125.0, 929_628, 0.3, 0.04),
-    ]
-    report = {"device": "cpu", "torch": "2", "scale": 4, "input": [180, 320], "output": [720, 1280], "runs": 5}
-    report.update(gemm_tflops={"fp32": 0.2, "bf16": 0.8}, results=[r.as_dict() for r in results])
-    report["speedups"] = speedups(results)
-    assert report["speedups"] == {"PLKSR (reference: fp32, NCHW, eager)": 2.5, "SwinIR-light": 4.2}
-    text = table(report)
-    assert "| PLKSR | bf16 | 100.0 | 60.0 | 850.0 | 7,386,096 | 8.500 | 110% |" in text
-    assert "SwinIR-light latency / PLKSR latency: 4.20" in text
-    pytest.importorskip("matplotlib")
-    refs = {"PLKSR_x4": {"Urban100": {"psnr": 26.5}}, "SwinIR-light_x4": {"urban100": {"psnr": 26.4}}}
-    missing = plot(report, refs, str(tmp_path / "fig.png"))
-    assert missing == ["PLKSR-tiny"]  # the reference run of PLKSR shares PLKSR's PSNR
-    assert (tmp_path / "fig.png").stat().st_size > 5_000
-    with pytest.raises(ValueError, match="no model has an Urban100 PSNR"):
-        plot(report, {}, str(tmp_path / "none.png"))

@@ -1,0 +1,31 @@
+"""Measurement helpers: median timing, peak RSS, FLOP counting, GEMM rate."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from plksr_arch.measure import count_flops, gemm_tflops, rss_peak_mib, time_runs
+
+CPU = torch.device("cpu")
+
+
+def test_time_runs_is_the_median_after_warmup(monkeypatch) -> None:
+    import plksr_arch.measure as measure
+
+    calls = []
+    clock = itertools.count(step=0.5)  # each perf_counter call advances 0.5 s
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: next(clock))
+    assert time_runs(lambda: calls.append(1), CPU, warmup=2, runs=3) == 500.0
+    assert len(calls) == 5
+
+
+def test_count_flops_counts_two_per_multiply_add() -> None:
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, torch.rand(1, 3, 10, 10)) == 2 * 8 * 3 * 9 * 100
+
+
+def test_rss_peak_sees_a_large_allocation_and_gemm_rate_is_positive() -> None:
+    assert rss_peak_mib(lambda: torch.ones(64 << 20, dtype=torch.uint8).add_(1)) > 32
+    assert gemm_tflops(CPU, "fp32", n=256, runs=1) > 0
