@@ -10,8 +10,6 @@ from __future__ import annotations
 import os.path as osp
 from typing import Any
 
-import numpy as np
-
 from .evaluation.report import write_reports
 
 
@@ -47,6 +45,7 @@ def test(opt: dict) -> dict:
     from basicsr.utils.options import dict2str
 
     from ._compat import run_logger
+    from .evaluation.metrics import BicubicBaseline
     from .evaluation.references import lookup, released_variant
     from .process import start_process
 
@@ -76,17 +75,13 @@ def test(opt: dict) -> dict:
             dataset, dataset_opt, num_gpu=opt["num_gpu"], dist=opt["dist"], sampler=None, seed=opt["manual_seed"]
         )
         name = dataset_opt["name"]
-        model.validation(loader, current_iter=opt["name"], tb_logger=None, save_img=val.get("save_img", False))
-        images = model.image_results
-        entry: dict[str, Any] = {k: float(v) for k, v in getattr(model, "metric_results", {}).items()}
-        entry.update(n_images=len(images), seconds=model.timing["seconds"])
-        entry["images_per_second"] = model.timing["images_per_second"]
-        if images and "bicubic" in images[0]:
-            entry["bicubic"] = {m: float(np.mean([i["bicubic"][m] for i in images])) for m in images[0]["bicubic"]}
-        if key and (ref := lookup(references, key, name)):
-            entry["reference"] = ref
-        entry["images"] = images
-        report["datasets"][name] = entry
+        save_img = val.get("save_img", False)
+        strips = osp.join(opt["path"]["visualization"], name) if save_img else None
+        baseline = BicubicBaseline(val.get("metrics") or {}, opt["scale"], strips)
+        result = model.validation(loader, opt["name"], tb_logger=None, save_img=save_img, on_image=baseline)
+        if result is None:  # a rank other than 0 of a distributed test: rank 0 scores and writes
+            continue
+        report["datasets"][name] = result.as_dict(reference=lookup(references, key, name) if key else None)
     paths = write_reports(report, opt["path"]["results_root"])
     logger.info(f"Metrics written to {paths['json']}, {paths['md']} and {paths['csv']}")
     return report

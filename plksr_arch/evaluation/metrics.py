@@ -1,5 +1,5 @@
 """PSNR/SSIM exactly as the SR literature computes them (BasicSR's functions on rounded uint8 images) and the
-MATLAB-bicubic baseline.
+MATLAB-bicubic baseline, which `plksr test` adds to each image through `BicubicBaseline`.
 
 BasicSR reads every benchmark image as 3-channel BGR, so a greyscale image (Set14's `bridge`) is scored on the Y of
 an R=G=B image, `16 + 219 * v / 255`, which compresses the range, not on its grey values. For bicubic x4 `bridge`
@@ -9,6 +9,8 @@ scores 24.48 dB that way and 23.15 dB on grey values, +0.09 dB on the Set14 mean
 """
 
 from __future__ import annotations
+
+import os.path as osp
 
 import numpy as np
 import torch
@@ -28,3 +30,26 @@ def image_metrics(sr: np.ndarray, gt: np.ndarray, metrics_opt: dict) -> dict[str
     from basicsr.metrics import calculate_metric
 
     return {name: float(calculate_metric({"img": sr, "img2": gt}, opt)) for name, opt in metrics_opt.items()}
+
+
+class BicubicBaseline:
+    """The per-image hook of `plksr test` (`PLKSRModel.validation(..., on_image=...)`): scores the MATLAB-bicubic
+    upsampling of the same LR image with the same metrics and, with `strips_dir`, writes a comparison strip
+    (`<image>_strip.png`: LR | bicubic | PLKSR | HR). Returns the baseline's metrics, or None without ground truth."""
+
+    def __init__(self, metrics_opt: dict, scale: int, strips_dir: str | None = None) -> None:
+        self.metrics_opt, self.scale, self.strips_dir = metrics_opt, scale, strips_dir
+
+    def __call__(self, name: str, lq: torch.Tensor, sr: np.ndarray, gt: np.ndarray | None, scores: dict) -> dict | None:
+        from basicsr.utils import imwrite, tensor2img
+
+        from .strips import comparison_strip
+
+        if gt is None or not self.metrics_opt:
+            return None
+        bicubic = bicubic_image(lq, self.scale)
+        baseline = image_metrics(bicubic, gt, self.metrics_opt)
+        if self.strips_dir:
+            strip = comparison_strip(tensor2img(lq), bicubic, sr, gt, scores.get("psnr"), baseline.get("psnr"))
+            imwrite(strip, osp.join(self.strips_dir, f"{name}_strip.png"))
+        return baseline

@@ -1,18 +1,10 @@
 """PLKSRModel: BasicSR's SRModel plus what PLKSR training needs (AMP, channels_last, any torch.optim optimizer).
 
-Option keys (top level): `use_amp` (bool, as in the official option files), `amp_dtype` (`auto` | `fp16` | `bf16`,
-resolved by `runtime.amp_precision`: fp16 + grad scaler on CUDA; on a CPU bf16 where it is native, else fp32, so
-`use_amp: true` is never slower than fp32), `channels_last` (bool). EMA is BasicSR's `train.ema_decay`.
-
-Test-time keys (`val.*`), used by validation during training and by `plksr test`:
-- `use_amp`: run the network under autocast (`amp_dtype`), the global skip in fp32; otherwise fp32. The output is
-  fp32 either way.
-- `self_ensemble`: average the eight flips/rotations (x8); 5-8x slower.
-- `tile` / `tile_overlap`: run LR tiles of `tile` pixels sharing `tile_overlap` pixels (feathered), to bound memory.
-  PLKSR's receptive field is wider than a tile, so tiled numbers differ slightly from whole-image ones.
-- `pbar`: the per-dataset progress bar (images/s); on by default when testing.
-
-When testing, each image also gets the MATLAB-bicubic baseline, and `save_img` adds a comparison strip per image.
+Its option keys are declared once in `options.ModelKeys` (use_amp, amp_dtype, channels_last; AMP resolved by
+`runtime.amp_precision`, so `use_amp: true` is never slower than fp32) and `options.TestKeys` (the `val.*` test-time
+keys: use_amp, self_ensemble, tile, tile_overlap, pbar, reference, reference_file). EMA is BasicSR's
+`train.ema_decay`. `validation` returns `evaluation.results.DatasetResult`; what only testing adds (the bicubic
+baseline, comparison strips) comes through its `on_image` hook from the test pipeline.
 """
 
 from __future__ import annotations
@@ -22,6 +14,7 @@ import os
 import os.path as osp
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,9 +24,14 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from ..evaluation.metrics import image_metrics
+from ..evaluation.results import DatasetResult, ImageResult
 from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
 from ..options import ModelKeys, TestKeys, read_keys
 from ..runtime import amp_precision, autocast_dtype, describe, resolve_num_gpu
+
+# (image name, LR tensor, SR and GT uint8 BGR images, the image's scores) -> a baseline's scores or None
+OnImage = Callable[[str, torch.Tensor, np.ndarray, np.ndarray | None, dict], dict | None]
 
 
 class PLKSRModel(SRModel):
@@ -59,8 +57,6 @@ class PLKSRModel(SRModel):
         self.self_ensemble = self.test_keys.self_ensemble
         self.tile, self.tile_overlap = self.test_keys.tile, self.test_keys.tile_overlap
         check_tiling(self.tile, self.tile_overlap)
-        self.image_results: list[dict[str, Any]] = []
-        self.timing: dict[str, float] = {}
 
     def print_network(self, net: torch.nn.Module) -> None:
         """One summary line at INFO (BasicSR logs the whole module tree, hundreds of lines); the tree at DEBUG."""
@@ -169,35 +165,37 @@ class PLKSRModel(SRModel):
                 os.replace(osp.join(folder, name), osp.join(finals[key], name))
             os.rmdir(folder)
 
-    def _image_path(self, dataset: str, image: str, current_iter: Any, kind: str | None = None) -> str:
-        """Where BasicSR saves a validation/test image; `kind` (e.g. 'strip') replaces the run suffix."""
+    def _image_path(self, dataset: str, image: str, current_iter: Any) -> str:
+        """Where BasicSR saves a validation/test image."""
         root = self.opt["path"]["visualization"]
         if self.opt["is_train"]:
-            return osp.join(root, image, f"{image}_{kind or current_iter}.png")
-        return osp.join(root, dataset, f"{image}_{kind or self.opt['val'].get('suffix') or self.opt['name']}.png")
+            return osp.join(root, image, f"{image}_{current_iter}.png")
+        return osp.join(root, dataset, f"{image}_{self.opt['val'].get('suffix') or self.opt['name']}.png")
 
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img: bool) -> None:
-        """BasicSR's validation loop plus per-image results (`self.image_results`), the per-image bicubic baseline
-        and comparison strips when testing, a progress bar with images/s and a timing summary (`self.timing`)."""
-        from ..evaluation.metrics import bicubic_image, image_metrics
-        from ..evaluation.strips import comparison_strip
+    def validation(
+        self, dataloader, current_iter: Any, tb_logger, save_img: bool = False, on_image: OnImage | None = None
+    ) -> DatasetResult | None:
+        """BasicSR's validation (rank 0 alone when distributed), returning the dataset's results; None on the other
+        ranks. `on_image(name, lq, sr, gt, scores)` runs for each image (after it is scored) and may return the
+        metrics of a baseline for its record: `plksr test` passes `evaluation.metrics.BicubicBaseline`."""
+        if self.opt["dist"] and self.opt["rank"] != 0:
+            return None
+        return self.nondist_validation(dataloader, current_iter, tb_logger, save_img, on_image)
 
+    def nondist_validation(
+        self, dataloader, current_iter: Any, tb_logger, save_img: bool, on_image: OnImage | None = None
+    ) -> DatasetResult:
+        """BasicSR's validation loop returning typed results, with a progress bar (images/s) and a timing line;
+        the means also go to BasicSR's best-metric tracking, log and tensorboard as before."""
         dataset = dataloader.dataset.opt["name"]
-        val = self.opt["val"]
-        metrics_opt = val.get("metrics") or {}
-        testing = not self.opt["is_train"]
-        scale = self.opt["scale"]
+        metrics_opt = self.opt["val"].get("metrics") or {}
         if metrics_opt:
             self._initialize_best_metric_results(dataset)
-        self.image_results = []
+        images: list[ImageResult] = []
         network_seconds = 0.0
         start = time.perf_counter()
-        pbar = tqdm(
-            total=len(dataloader),
-            unit="img",
-            desc=dataset,
-            disable=not (testing if self.test_keys.pbar is None else self.test_keys.pbar),
-        )
+        show = not self.opt["is_train"] if self.test_keys.pbar is None else self.test_keys.pbar
+        pbar = tqdm(total=len(dataloader), unit="img", desc=dataset, disable=not show)
         for data in dataloader:
             name = osp.splitext(osp.basename(data["lq_path"][0]))[0]
             self.feed_data(data)
@@ -211,34 +209,26 @@ class PLKSRModel(SRModel):
             gt = tensor2img([self.gt.detach().cpu()]) if hasattr(self, "gt") else None
             for attr in ("lq", "gt", "output"):
                 self.__dict__.pop(attr, None)
-            record: dict[str, Any] = {"name": name}
-            bicubic = None
-            if gt is not None and metrics_opt:
-                record.update(image_metrics(sr, gt, metrics_opt))
-                if testing:
-                    bicubic = bicubic_image(lq, scale)
-                    record["bicubic"] = image_metrics(bicubic, gt, metrics_opt)
+            record = ImageResult(name, image_metrics(sr, gt, metrics_opt) if gt is not None and metrics_opt else {})
             if save_img:
                 imwrite(sr, self._image_path(dataset, name, current_iter))
-                if bicubic is not None:
-                    psnrs = record.get("psnr"), record["bicubic"].get("psnr")
-                    strip = comparison_strip(tensor2img(lq), bicubic, sr, gt, *psnrs)
-                    imwrite(strip, self._image_path(dataset, name, current_iter, kind="strip"))
-            self.image_results.append(record)
+            if on_image is not None:
+                record.bicubic = on_image(name, lq, sr, gt, record.metrics)
+            images.append(record)
             pbar.update(1)
         pbar.close()
-        seconds = time.perf_counter() - start
-        n = len(self.image_results)
-        self.timing = {"seconds": seconds, "network_seconds": network_seconds, "images_per_second": n / seconds}
-        scored = [r for r in self.image_results if all(m in r for m in metrics_opt)]
-        self.metric_results = {m: float(np.mean([r[m] for r in scored])) for m in metrics_opt} if scored else {}
+        result = DatasetResult(dataset, images, time.perf_counter() - start, network_seconds, tuple(metrics_opt))
+        self.metric_results = result.means  # BasicSR's best-metric bookkeeping and log block read it
         if self.metric_results:
             for metric, value in self.metric_results.items():
                 self._update_best_metric_result(dataset, metric, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset, tb_logger)
+        n, seconds = len(images), result.seconds
         get_root_logger().info(
-            f"{dataset}: {n} images in {seconds:.1f} s ({n / seconds:.2f} img/s; network {network_seconds:.1f} s)"
+            f"{dataset}: {n} images in {seconds:.1f} s ({result.images_per_second:.2f} img/s; "
+            f"network {network_seconds:.1f} s)"
         )
+        return result
 
     def _log_validation_metric_values(self, current_iter, dataset_name: str, tb_logger) -> None:
         """BasicSR's validation log block, with the iteration in the header line (`plksr plot` reads it)."""
