@@ -1,17 +1,17 @@
-"""load_model on every layout, configuration detection, Upscaler precision/dtype/channel handling and tiling."""
+"""Inference: self-ensemble, tiling with feathered overlap, Upscaler (precision, dtype and channel layout,
+fp32 fallback, auto tiles), networks with and without PLKSR's mixed-precision methods."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from plksr_arch import PLKSR, PRESETS, Upscaler, load_model
-from plksr_arch.checkpoint import CheckpointError, detect_config, read_state_dict, save_weights
+from plksr_arch import PLKSR, PRESETS, Upscaler
+from plksr_arch.inference import check_tiling, self_ensemble, tile_starts, tiled_forward
 
-from ..conftest import psnr
+from ..conftest import TINY_NET, psnr
 
 SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
 
@@ -20,87 +20,69 @@ def _net(**kwargs) -> PLKSR:
     return PLKSR(**{**SMALL, **kwargs}).eval()
 
 
+def _tiny(scale: int = 2) -> PLKSR:
+    return PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}, upscaling_factor=scale).eval()
+
+
+def test_self_ensemble_is_the_mean_of_the_eight_transformed_outputs() -> None:
+    net = _tiny()
+    x = torch.rand(1, 3, 12, 16)
+    # The dihedral group written out by hand: (forward transform, inverse transform) pairs.
+    t = lambda y: y.transpose(-2, -1)  # noqa: E731
+    h = lambda y: y.flip(-1)  # noqa: E731
+    v = lambda y: y.flip(-2)  # noqa: E731
+    pairs = [
+        (lambda y: y, lambda y: y),
+        (h, h),
+        (v, v),
+        (lambda y: h(v(y)), lambda y: v(h(y))),
+        (t, t),
+        (lambda y: h(t(y)), lambda y: t(h(y))),
+        (lambda y: v(t(y)), lambda y: t(v(y))),
+        (lambda y: h(v(t(y))), lambda y: t(v(h(y)))),
+    ]
+    with torch.no_grad():
+        expected = torch.stack([inv(net(fwd(x))) for fwd, inv in pairs]).mean(0)
+        got = self_ensemble(net, x)
+        plain = net(x)
+    assert got.shape == (1, 3, 24, 32)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(got, plain, atol=1e-4)  # the eight outputs really differ
+
+
 @pytest.mark.parametrize(
-    "config",
-    [
-        {"upscaling_factor": 2},
-        {"upscaling_factor": 3, "ccm_type": "CCM", "use_ea": False},
-        {"upscaling_factor": 4, "ccm_type": "ICCM", "split_ratio": 0.5},
-        {"upscaling_factor": 1, "lk_type": "RectSparsePLK", "kernel_size": 9},
-        {"upscaling_factor": 2, "n_blocks": 3, "dim": 24, "kernel_size": 5, "split_ratio": 0.125 * 2},
-    ],
+    ("length", "tile", "overlap"), [(10, 16, 4), (16, 16, 4), (40, 16, 4), (41, 16, 0), (100, 24, 8)]
 )
-def test_detect_config_round_trips(config: dict) -> None:
-    net = _net(**config)
-    detected = detect_config(net.state_dict())
-    rebuilt = PLKSR(**detected)
-    rebuilt.load_state_dict(net.state_dict(), strict=True)
-    expected = {**SMALL, "ccm_type": "DCCM", "lk_type": "PLK", "split_ratio": 0.25, "use_ea": True, **config}
-    assert {k: detected[k] for k in expected} == expected
+def test_tile_starts_cover_with_the_overlap(length: int, tile: int, overlap: int) -> None:
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and starts[-1] == max(0, length - tile)
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
 
 
-@pytest.mark.parametrize("name", ["PLKSR", "PLKSR-tiny"])
-def test_released_presets_are_detected(name: str) -> None:
-    state = PLKSR(**PRESETS[name], upscaling_factor=3).state_dict()
-    config = detect_config(state)
-    assert {k: config[k] for k in PRESETS[name]} == PRESETS[name] and config["upscaling_factor"] == 3
-
-
-def test_load_model_reads_every_layout(tmp_path: Path) -> None:
-    net = _net(upscaling_factor=2)
-    other = _net(upscaling_factor=2)
-    x = torch.rand(1, 3, 12, 12)
+def test_tiled_forward_is_exact_for_a_pointwise_network() -> None:
+    x = torch.rand(2, 3, 37, 53)
+    conv = torch.nn.Conv2d(3, 12, 1)
+    fn = lambda y: F.pixel_shuffle(conv(y), 2)  # noqa: E731
     with torch.no_grad():
-        expected, other_out = net(x), other(x)
-    state = net.state_dict()
-    layouts = {
-        "raw.pth": state,
-        "params.pth": {"params": state},
-        "ema.pth": {"params": other.state_dict(), "params_ema": state},  # EMA wins, as BasicSR's tests load it
-        "ddp.pth": {"params": {f"module.{k}": v for k, v in state.items()}},
-    }
-    for file, data in layouts.items():
-        torch.save(data, tmp_path / file)
-    save_weights(net, str(tmp_path / "w.safetensors"))
-    for file in [*layouts, "w.safetensors"]:
-        model = load_model(str(tmp_path / file))
-        assert not model.training
-        with torch.no_grad():
-            torch.testing.assert_close(model(x), expected, msg=file)
-    model = load_model(str(tmp_path / "ema.pth"), param_key="params")
+        torch.testing.assert_close(tiled_forward(fn, x, 2, 16, 6), fn(x), rtol=1e-5, atol=1e-5)
+
+
+def test_tiled_plksr_agrees_with_whole_image() -> None:
+    net = _tiny()
+    x = torch.rand(1, 3, 48, 64)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), other_out)
-    torch.testing.assert_close(load_model(state)(x).detach(), expected)
+        whole = net(x)
+        tiled = tiled_forward(net, x, 2, 24, 8)
+    assert tiled.shape == whole.shape
+    assert psnr(tiled.clamp(0, 1), whole.clamp(0, 1)) >= 40
 
 
-def test_load_model_refuses_pickled_objects_and_bad_weights(tmp_path: Path) -> None:
-    evil = tmp_path / "evil.pth"
-    torch.save({"params": _net().state_dict(), "opt": Path("x")}, evil)
-    with pytest.raises(CheckpointError, match=r"evil.pth: not a readable weights file \(UnpicklingError"):
-        load_model(str(evil))
-    with pytest.raises(FileNotFoundError, match="nope.pth: no such weights file"):
-        load_model(str(tmp_path / "nope.pth"))
-    with pytest.raises(CheckpointError, match="missing 'feats.0.weight': not a PLKSR state dict"):
-        load_model({"conv.weight": torch.zeros(1)})
-    state = _net().state_dict()
-    state["feats.1.refine.weight"] = torch.zeros(3, 3, 1, 1)
-    with pytest.raises(CheckpointError, match="weights do not fit PLKSR"):
-        load_model(state)
-    with pytest.raises(CheckpointError, match="no 'params' entry"):
-        read_state_dict({"params_ema": _net().state_dict()}, param_key="params")
-
-
-def test_sparse_plk_needs_its_dilations_but_loads_once_converted() -> None:
-    net = _net(lk_type="SparsePLK", kernel_size=9, sparse_kernels=(3, 3), sparse_dilations=(1, 4))
-    with pytest.raises(CheckpointError, match="pass sparse_dilations"):
-        load_model(net.state_dict())
-    x = torch.rand(1, 3, 16, 16)
-    with torch.no_grad():
-        expected = net(x)
-        loaded = load_model(net.state_dict(), sparse_dilations=(1, 4), kernel_size=9)
-        torch.testing.assert_close(loaded(x), expected, rtol=1e-4, atol=1e-5)
-        converted = load_model(net.convert().state_dict())  # a converted SparsePLK is a PLK
-        torch.testing.assert_close(converted(x), expected, rtol=1e-4, atol=1e-5)
+@pytest.mark.parametrize(
+    ("tile", "overlap", "message"), [(4, 0, "tile: 4"), (32, 16, "tile_overlap: 16"), (32, -1, "-1")]
+)
+def test_bad_tiling_is_a_value_error_naming_the_argument(tile: int, overlap: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_tiling(tile, overlap)
 
 
 @pytest.mark.parametrize(
@@ -210,18 +192,3 @@ def test_plksr_mixed_forward_keeps_the_skip_in_fp32() -> None:
     nearest = torch.nn.functional.interpolate(x, scale_factor=3, mode="nearest")
     assert torch.equal(net.mixed_forward(x, torch.bfloat16), nearest)  # a zero residual leaves the exact skip
     assert net.activation_bytes_per_pixel(2) < net.activation_bytes_per_pixel(4)
-
-
-def test_infer_inputs_and_output_names(tmp_path: Path) -> None:
-    from plksr_arch.cli.infer import collect_inputs, output_path
-
-    (tmp_path / "a").mkdir()
-    for name in ("a/x.png", "a/y.JPG", "a/notes.txt", "z.webp"):
-        (tmp_path / name).write_bytes(b"")
-    files, problems = collect_inputs([str(tmp_path / "a"), str(tmp_path / "*.webp"), str(tmp_path / "a" / "x.png")])
-    assert [Path(f).name for f in files] == ["x.png", "y.JPG", "z.webp"]  # folders, globs, no duplicates
-    assert problems == []
-    assert collect_inputs([str(tmp_path / "none*.png")])[1] == [f"{tmp_path / 'none*.png'}: no image files found"]
-    assert output_path("in/p.jpg", "out", sixteen_bit=False) == "out/p.jpg"
-    assert output_path("in/p.jpg", "out", sixteen_bit=True) == "out/p.png"  # JPEG cannot hold 16 bits
-    assert output_path("in/p.tif", "out", sixteen_bit=True) == "out/p.tif"

@@ -1,0 +1,100 @@
+"""load_model on every checkpoint layout, configuration detection from the tensors, refused files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from plksr_arch import PLKSR, PRESETS, load_model
+from plksr_arch.checkpoint import CheckpointError, detect_config, read_state_dict, save_weights
+
+SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
+
+
+def _net(**kwargs) -> PLKSR:
+    return PLKSR(**{**SMALL, **kwargs}).eval()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"upscaling_factor": 2},
+        {"upscaling_factor": 3, "ccm_type": "CCM", "use_ea": False},
+        {"upscaling_factor": 4, "ccm_type": "ICCM", "split_ratio": 0.5},
+        {"upscaling_factor": 1, "lk_type": "RectSparsePLK", "kernel_size": 9},
+        {"upscaling_factor": 2, "n_blocks": 3, "dim": 24, "kernel_size": 5, "split_ratio": 0.125 * 2},
+    ],
+)
+def test_detect_config_round_trips(config: dict) -> None:
+    net = _net(**config)
+    detected = detect_config(net.state_dict())
+    rebuilt = PLKSR(**detected)
+    rebuilt.load_state_dict(net.state_dict(), strict=True)
+    expected = {**SMALL, "ccm_type": "DCCM", "lk_type": "PLK", "split_ratio": 0.25, "use_ea": True, **config}
+    assert {k: detected[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("name", ["PLKSR", "PLKSR-tiny"])
+def test_released_presets_are_detected(name: str) -> None:
+    state = PLKSR(**PRESETS[name], upscaling_factor=3).state_dict()
+    config = detect_config(state)
+    assert {k: config[k] for k in PRESETS[name]} == PRESETS[name] and config["upscaling_factor"] == 3
+
+
+def test_load_model_reads_every_layout(tmp_path: Path) -> None:
+    net = _net(upscaling_factor=2)
+    other = _net(upscaling_factor=2)
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        expected, other_out = net(x), other(x)
+    state = net.state_dict()
+    layouts = {
+        "raw.pth": state,
+        "params.pth": {"params": state},
+        "ema.pth": {"params": other.state_dict(), "params_ema": state},  # EMA wins, as BasicSR's tests load it
+        "ddp.pth": {"params": {f"module.{k}": v for k, v in state.items()}},
+    }
+    for file, data in layouts.items():
+        torch.save(data, tmp_path / file)
+    save_weights(net, str(tmp_path / "w.safetensors"))
+    for file in [*layouts, "w.safetensors"]:
+        model = load_model(str(tmp_path / file))
+        assert not model.training
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), expected, msg=file)
+    model = load_model(str(tmp_path / "ema.pth"), param_key="params")
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), other_out)
+    torch.testing.assert_close(load_model(state)(x).detach(), expected)
+
+
+def test_load_model_refuses_pickled_objects_and_bad_weights(tmp_path: Path) -> None:
+    evil = tmp_path / "evil.pth"
+    torch.save({"params": _net().state_dict(), "opt": Path("x")}, evil)
+    with pytest.raises(CheckpointError, match=r"evil.pth: not a readable weights file \(UnpicklingError"):
+        load_model(str(evil))
+    with pytest.raises(FileNotFoundError, match="nope.pth: no such weights file"):
+        load_model(str(tmp_path / "nope.pth"))
+    with pytest.raises(CheckpointError, match="missing 'feats.0.weight': not a PLKSR state dict"):
+        load_model({"conv.weight": torch.zeros(1)})
+    state = _net().state_dict()
+    state["feats.1.refine.weight"] = torch.zeros(3, 3, 1, 1)
+    with pytest.raises(CheckpointError, match="weights do not fit PLKSR"):
+        load_model(state)
+    with pytest.raises(CheckpointError, match="no 'params' entry"):
+        read_state_dict({"params_ema": _net().state_dict()}, param_key="params")
+
+
+def test_sparse_plk_needs_its_dilations_but_loads_once_converted() -> None:
+    net = _net(lk_type="SparsePLK", kernel_size=9, sparse_kernels=(3, 3), sparse_dilations=(1, 4))
+    with pytest.raises(CheckpointError, match="pass sparse_dilations"):
+        load_model(net.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = net(x)
+        loaded = load_model(net.state_dict(), sparse_dilations=(1, 4), kernel_size=9)
+        torch.testing.assert_close(loaded(x), expected, rtol=1e-4, atol=1e-5)
+        converted = load_model(net.convert().state_dict())  # a converted SparsePLK is a PLK
+        torch.testing.assert_close(converted(x), expected, rtol=1e-4, atol=1e-5)
