@@ -7,11 +7,13 @@ no arbitrary object is ever unpickled.
 What the tensors tell (`detect_config`): dim (`feats.0`), n_blocks, the scale (`feats.<last>` has 3*s^2 outputs),
 the channel mixer (kernel sizes of `channe_mixer.0/2`), the large kernel type and size and the split ratio (`lk.*`),
 and EA (`attn.f.0`). What they cannot tell: `with_idt` (the identity branch has no weights; `convert()` folds it)
-and the dilations of an unconverted SparsePLK: pass those to `load_model` as keyword arguments.
+and the dilations of an unconverted SparsePLK: pass those to `load_model` as keyword arguments, unless the file was
+written by `save_weights`, which stores the network's `hyperparameters` beside the weights.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os.path as osp
@@ -34,19 +36,34 @@ class CheckpointError(UserError):
     """Weights that cannot be read or do not describe a PLKSR; the message names the file and the key."""
 
 
+HYPERPARAMETERS = "hyperparameters"  # the key (torch files) or metadata entry (safetensors) `save_weights` adds
+
+
 def read_state_dict(source: str | StateDict, *, param_key: str | None = None) -> dict[str, torch.Tensor]:
-    """The network's state dict from a path (.pth/.pt/.ckpt or .safetensors) or an already loaded dict.
+    """The network's state dict from a path (.pth/.pt/.ckpt or .safetensors) or an already loaded dict."""
+    return read_checkpoint(source, param_key=param_key)[0]
+
+
+def read_checkpoint(
+    source: str | StateDict, *, param_key: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """(state dict, the network's hyperparameters if the file stores them) from a path or a loaded dict.
 
     BasicSR's `params_ema` is preferred over `params` unless `param_key` names one; `module.` prefixes are removed.
     """
     name = source if isinstance(source, str) else "state dict"
+    hyperparameters = None
     if isinstance(source, str):
         if not osp.isfile(source):
             raise FileNotFoundError(f"{source}: no such weights file")
         if source.endswith(".safetensors"):
+            from safetensors import safe_open
             from safetensors.torch import load_file
 
             data: Any = load_file(source)
+            with safe_open(source, "pt") as f:
+                stored = (f.metadata() or {}).get(HYPERPARAMETERS)
+            hyperparameters = json.loads(stored) if stored else None
         else:
             try:
                 data = torch.load(source, map_location="cpu", weights_only=True)
@@ -59,6 +76,8 @@ def read_state_dict(source: str | StateDict, *, param_key: str | None = None) ->
         data = source
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{name}: expected a state dict, got {type(data).__name__}")
+    if isinstance(data.get(HYPERPARAMETERS), Mapping):
+        hyperparameters = dict(data[HYPERPARAMETERS])
     keys = [param_key] if param_key else ["params_ema", "params"]
     found = next((k for k in keys if isinstance(data.get(k), Mapping)), None)
     if param_key and found is None:
@@ -72,7 +91,7 @@ def read_state_dict(source: str | StateDict, *, param_key: str | None = None) ->
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"{name}: entry {key!r} is not a tensor (known layouts: params, params_ema, raw)")
         state[key.removeprefix("module.")] = value
-    return state
+    return state, hyperparameters
 
 
 def detect_config(state: StateDict, name: str = "state dict") -> dict[str, Any]:
@@ -124,20 +143,25 @@ def detect_config(state: StateDict, name: str = "state dict") -> dict[str, Any]:
 def load_model(
     source: str | StateDict, *, param_key: str | None = None, convert: bool = True, **overrides: Any
 ) -> PLKSR:
-    """A PLKSR in eval mode with `source`'s weights loaded strictly, its configuration read from the tensors.
+    """A PLKSR in eval mode with `source`'s weights loaded strictly. Its configuration is the hyperparameters the
+    file stores (`save_weights` writes them), else what the tensors tell (`detect_config`).
 
     `overrides` set what the tensors cannot tell (e.g. `sparse_dilations`, `with_idt`); `convert` re-parameterises
     for inference (a no-op for PLK). Raises CheckpointError naming the file and the mismatching keys.
     """
     name = source if isinstance(source, str) else "state dict"
-    state = read_state_dict(source, param_key=param_key)
-    config = {**detect_config(state, name), **overrides}
-    if config.get("lk_type") == "SparsePLK" and "sparse_dilations" not in overrides:
+    state, stored = read_checkpoint(source, param_key=param_key)
+    config = {**(stored or detect_config(state, name)), **overrides}
+    if stored is None and config.get("lk_type") == "SparsePLK" and "sparse_dilations" not in overrides:
         raise CheckpointError(
             f"{name}: an unconverted SparsePLK checkpoint does not store its dilations: "
             "pass sparse_dilations=(...) (and use_max_kernel, kernel_size) to load_model"
         )
-    if config.get("lk_type") == "SparsePLK" and len(config["sparse_dilations"]) != len(config["sparse_kernels"]):
+    if (
+        stored is None
+        and config.get("lk_type") == "SparsePLK"
+        and len(config["sparse_dilations"]) != len(config["sparse_kernels"])
+    ):
         config["use_max_kernel"] = True
         config["sparse_kernels"] = config["sparse_kernels"][:-1]
     model = PLKSR(**config)
@@ -157,11 +181,15 @@ def load_model(
 
 
 def save_weights(model: nn.Module, path: str, param_key: str = "params") -> None:
-    """Save `model`'s weights in BasicSR's layout (`{param_key: state_dict}`), or as safetensors by extension."""
+    """Save `model`'s weights in BasicSR's layout (`{param_key: state_dict}`), or as safetensors by extension, with
+    the network's `hyperparameters` (a `hyperparameters` entry, or safetensors metadata) when it has them, so
+    `load_model` rebuilds it exactly (with_idt and SparsePLK's dilations are not in the tensors)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    hyperparameters = getattr(model, HYPERPARAMETERS, None)
     if path.endswith(".safetensors"):
         from safetensors.torch import save_file
 
-        save_file(state, path)
+        metadata = {HYPERPARAMETERS: json.dumps(hyperparameters)} if hyperparameters else None
+        save_file(state, path, metadata=metadata)
     else:
-        torch.save({param_key: state}, path)
+        torch.save({param_key: state, **({HYPERPARAMETERS: hyperparameters} if hyperparameters else {})}, path)

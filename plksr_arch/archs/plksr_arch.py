@@ -374,10 +374,19 @@ class PLKSR(nn.Module):
 
     @torch.no_grad()
     def convert(self) -> PLKSR:
-        """Re-parameterise for inference: fold identities and merge sparse kernels into one PLKC per block."""
+        """Re-parameterise for inference: fold identities and merge sparse kernels into one PLKC per block. The
+        `hyperparameters` follow, so they keep describing the network (a converted SparsePLK is a PLK of size k_max)."""
+        sizes = {m.max_kernel_size for m in self.modules() if isinstance(m, SparsePLKConv2d)}
         for module in self.modules():
             if isinstance(module, (PLKConv2d, SparsePLKConv2d)):
                 module.convert()
+        defaults = {k: p.default for k, p in inspect.signature(PLKSR.__init__).parameters.items() if k != "self"}
+        if self.hyperparameters["lk_type"] == "SparsePLK":
+            sparse = ("use_max_kernel", "sparse_kernels", "sparse_dilations")
+            self.hyperparameters.update({k: defaults[k] for k in sparse}, lk_type="PLK")
+            if sizes:
+                self.hyperparameters["kernel_size"] = sizes.pop()
+        self.hyperparameters["with_idt"] = False
         return self
 
 

@@ -98,3 +98,26 @@ def test_sparse_plk_needs_its_dilations_but_loads_once_converted() -> None:
         torch.testing.assert_close(loaded(x), expected, rtol=1e-4, atol=1e-5)
         converted = load_model(net.convert().state_dict())  # a converted SparsePLK is a PLK
         torch.testing.assert_close(converted(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_saved_hyperparameters_rebuild_what_the_tensors_cannot_tell(tmp_path: Path, suffix: str) -> None:
+    net = _net(lk_type="SparsePLK", sparse_kernels=(3, 3), sparse_dilations=(1, 3), with_idt=True, kernel_size=5)
+    x = torch.rand(1, 3, 12, 12)
+    path = str(tmp_path / f"w{suffix}")
+    save_weights(net, path)
+    loaded = load_model(path, convert=False)  # no overrides needed: dilations and with_idt come from the file
+    assert loaded.hyperparameters["sparse_dilations"] in ((1, 3), [1, 3]) and loaded.hyperparameters["with_idt"]
+    torch.testing.assert_close(loaded(x), net(x))
+
+
+def test_convert_keeps_the_hyperparameters_true() -> None:
+    net = _net(lk_type="SparsePLK", sparse_kernels=(3, 3), sparse_dilations=(1, 3), with_idt=True, kernel_size=5)
+    x = torch.rand(1, 3, 12, 12)
+    expected = net(x)
+    net.convert()
+    assert net.hyperparameters["lk_type"] == "PLK" and net.hyperparameters["kernel_size"] == 7  # k_max = (3-1)*3+1
+    assert net.hyperparameters["with_idt"] is False
+    rebuilt = PLKSR(**net.hyperparameters).eval()
+    rebuilt.load_state_dict(net.state_dict(), strict=True)
+    torch.testing.assert_close(rebuilt(x), expected, rtol=1e-4, atol=1e-5)
