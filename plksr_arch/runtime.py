@@ -160,6 +160,14 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
+def needs_grad_scaler(dtype: torch.dtype | None) -> bool:
+    """Whether training in `dtype` needs loss scaling: fp16 does (gradients underflow), bf16 has fp32's range and
+    fp32 needs none. (fp16 training happens on CUDA only: `amp_precision` never gives it on a CPU.)"""
+    import torch
+
+    return dtype == torch.float16
+
+
 def memory_format(precision: str) -> torch.memory_format:
     """channels_last for low precision (what oneDNN and cuDNN want: 2.5x for bf16 on a CPU, measured), NCHW for
     fp32, which is as fast on the CPU."""

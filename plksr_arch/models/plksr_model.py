@@ -28,7 +28,7 @@ from ..evaluation.metrics import image_metrics
 from ..evaluation.results import DatasetResult, ImageResult
 from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
 from ..options import ModelKeys, TestKeys, read_keys
-from ..runtime import amp_precision, autocast_dtype, describe, resolve_num_gpu
+from ..runtime import amp_precision, autocast_dtype, describe, needs_grad_scaler, resolve_num_gpu
 
 # (image name, LR tensor, SR and GT uint8 BGR images, the image's scores) -> a baseline's scores or None
 OnImage = Callable[[str, torch.Tensor, np.ndarray, np.ndarray | None, dict], dict | None]
@@ -50,10 +50,7 @@ class PLKSRModel(SRModel):
         # AMP that resolves to fp32 (a CPU without native bf16) is no AMP at all.
         self.use_amp = keys.use_amp and self.amp_dtype is not None
         self.val_amp = self.test_keys.use_amp and self.amp_dtype is not None
-        # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and does not.
-        self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16 and self.device.type == "cuda"
-        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and needs_grad_scaler(self.amp_dtype))
         self.self_ensemble = self.test_keys.self_ensemble
         self.tile, self.tile_overlap = self.test_keys.tile, self.test_keys.tile_overlap
         check_tiling(self.tile, self.tile_overlap)
