@@ -132,3 +132,37 @@ def run_plksr(*args: str, cwd: Path, timeout: float = 600, check: bool = True) -
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         raise AssertionError(f"plksr {' '.join(args)} exited {proc.returncode}:\n{tail}")
     return proc
+
+
+def metrics_report(name: str, scale: int, psnr: float, ref: dict | None = None) -> dict:
+    """A small metrics.json dict (Set5 and Set14, bicubic, optional reference) for table tests."""
+    entry = {"psnr": psnr, "ssim": 0.91234, "n_images": 5, "bicubic": {"psnr": 28.4, "ssim": 0.81}}
+    if ref:
+        entry["reference"] = ref
+    return {
+        "name": name,
+        "scale": scale,
+        "variant": "PLKSR-tiny",
+        "reference": {"key": "R", "source": "s"} if ref else None,
+        "datasets": {"Set5": entry, "Set14": {**entry, "psnr": psnr - 3}},
+    }
+
+
+# A BasicSR training log with a resumed run (iterations restart at 1,030) and validation blocks.
+TRAIN_LOG = """\
+2026-11-28 10:00:00,000 INFO: Start training from epoch: 0, iter: 0
+2026-11-28 10:00:01,000 INFO: [tiny..][epoch:  0, iter:      10, lr:(1.000e-03,)] [eta: 0:01:00] l_pix: 5.0000e-02
+2026-11-28 10:00:02,000 INFO: [tiny..][epoch:  0, iter:      20, lr:(1.000e-03,)] [eta: 0:01:00] l_pix: 4.0000e-02
+2026-11-28 10:00:03,000 INFO: Validation Set5 (iter 20)
+\t # psnr: 25.1000\tBest: 25.1000 @ 20 iter
+\t # ssim: 0.7000\tBest: 0.7000 @ 20 iter
+
+2026-11-28 10:00:04,000 INFO: [tiny..][epoch:  1, iter:   1,030, lr:(1.000e-03,)] [eta: 0:01:00] l_pix: 3.0000e-02
+2026-11-28 10:00:05,000 INFO: Validation Set5
+\t # psnr: 26.2000\tBest: 26.2000 @ 1030 iter
+"""
+
+
+def run_python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -c code` in a fresh interpreter (this one's), for tests that need a clean or disposable process."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)

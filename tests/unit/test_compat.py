@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
+
+from ..conftest import run_python
 
 
 def test_basicsr_resume_reads_the_runs_own_states_on_the_cpu(tmp_path, monkeypatch) -> None:
@@ -42,7 +41,7 @@ def test_basicsr_init_dist_starts_gloo_without_cuda() -> None:
         "print(torch.distributed.get_backend(), d.get_dist_info())\n"
         "torch.distributed.destroy_process_group()"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "gloo (0, 1)"
 

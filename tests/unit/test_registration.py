@@ -3,14 +3,13 @@ official checkpoints through BasicSR."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from plksr_arch import PLKSR, PLKSRModel
 from plksr_arch.registration import register
+
+from ..conftest import run_python
 
 
 def test_import_registers_arch_and_models() -> None:
@@ -37,7 +36,7 @@ def test_reloading_the_modules_registers_the_reloaded_classes() -> None:
         "assert (A.get('PLKSR'), M.get('PLKSRModel')) != old\n"
         "print('ok')"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
@@ -61,7 +60,7 @@ def test_fresh_interpreter_imports_package_then_basicsr() -> None:
         "import plksr_arch, basicsr, basicsr.train, basicsr.data.degradations;"
         "from basicsr.utils.registry import ARCH_REGISTRY; assert 'PLKSR' in ARCH_REGISTRY; print('ok')"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from plksr_arch.evaluation.report import merge_rows, run_rows, to_csv, to_latex, to_markdown
 
-
-def _report(name: str, scale: int, psnr: float, ref: dict | None = None) -> dict:
-    entry = {"psnr": psnr, "ssim": 0.91234, "n_images": 5, "bicubic": {"psnr": 28.4, "ssim": 0.81}}
-    if ref:
-        entry["reference"] = ref
-    return {
-        "name": name,
-        "scale": scale,
-        "variant": "PLKSR-tiny",
-        "reference": {"key": "R", "source": "s"} if ref else None,
-        "datasets": {"Set5": entry, "Set14": {**entry, "psnr": psnr - 3}},
-    }
+from ..conftest import metrics_report
 
 
 def test_run_rows_with_bicubic_reference_and_delta() -> None:
-    header, rows = run_rows(_report("a", 4, 32.4567, ref={"psnr": 32.3, "ssim": 0.9}))
+    header, rows = run_rows(metrics_report("a", 4, 32.4567, ref={"psnr": 32.3, "ssim": 0.9}))
     assert header == [
         "dataset",
         "images",
@@ -34,7 +23,7 @@ def test_run_rows_with_bicubic_reference_and_delta() -> None:
     ]
     assert rows[0] == ["Set5", "5", "32.46", "0.9123", "28.40", "0.8100", "32.30", "0.9000", "+0.16", "+0.0123"]
     assert rows[1][8] == "-2.84"
-    header, rows = run_rows(_report("a", 4, 32.0))
+    header, rows = run_rows(metrics_report("a", 4, 32.0))
     assert len(header) == 6 and rows[1][:3] == ["Set14", "5", "29.00"]
     md = to_markdown(header, rows).splitlines()
     assert (
@@ -45,7 +34,7 @@ def test_run_rows_with_bicubic_reference_and_delta() -> None:
 
 
 def test_merge_rows_paper_style() -> None:
-    reports = [_report("run_x4", 4, 32.0, ref={"psnr": 32.2, "ssim": 0.9}), _report("run_x2", 2, 38.0)]
+    reports = [metrics_report("run_x4", 4, 32.0, ref={"psnr": 32.2, "ssim": 0.9}), metrics_report("run_x2", 2, 38.0)]
     header, rows = merge_rows(reports)
     assert header == ["scale", "method", "Set5", "Set14"]
     assert rows == [

@@ -3,21 +3,15 @@ imports what inference needs and not basicsr; registration still happens as soon
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from ..conftest import TINY_NET
+from ..conftest import TINY_NET, run_python
 
 PROBE = "import sys; print(sorted(m for m in ('torch', 'basicsr', 'cv2') if m in sys.modules))"
-
-
-def _python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_import_and_help_and_usage_errors_load_no_torch() -> None:
@@ -30,7 +24,7 @@ def test_import_and_help_and_usage_errors_load_no_torch() -> None:
         "    except SystemExit as exit:\n"
         "        print('exit', argv[0], exit.code)\n" + PROBE
     )
-    proc = _python(code)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     exits = [line for line in proc.stdout.splitlines() if line.startswith("exit ")]
     assert exits == ["exit --help 0", "exit infer 0", "exit demo 2", "exit nope 2"]
@@ -45,7 +39,7 @@ def test_infer_does_not_import_basicsr(tmp_path: Path) -> None:
     torch.save({"params": net.state_dict()}, tmp_path / "w.pth")
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((12, 12, 3), np.uint8))
     code = "from plksr_arch.cli import main\nprint(main(['infer', 'w.pth', 'a.png', '-o', 'out']))\n" + PROBE
-    proc = _python(code, cwd=tmp_path)
+    proc = run_python(code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-2:] == ["0", "['cv2', 'torch']"]
     assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (24, 24, 3)
@@ -59,6 +53,6 @@ def test_basicsr_imported_later_or_earlier_gets_the_registrations() -> None:
         " _compat.load_resume_state)"
     )
     for first in ("import plksr_arch\nimport basicsr\n", "import plksr_arch.models.plksr_model\n"):
-        proc = _python(first + check)
+        proc = run_python(first + check)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["PLKSR", "PLKSRModel", "True"]
