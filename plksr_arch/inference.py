@@ -178,7 +178,7 @@ class Upscaler:
         """None when the whole `height` x `width` input fits in half the free memory, else the largest tile that
         does (multiple of 8, >= 64), from the network's `activation_bytes_per_pixel` (or a conservative
         `UNKNOWN_BYTES_PER_PIXEL` for networks without one)."""
-        element = torch.tensor([], dtype=autocast_dtype(self.precision) or torch.float32).element_size()
+        element = (autocast_dtype(self.precision) or torch.float32).itemsize
         estimate = getattr(self.model, "activation_bytes_per_pixel", None)
         per_pixel = estimate(element) if estimate else UNKNOWN_BYTES_PER_PIXEL
         budget = available_memory(self.device) // 2

@@ -380,14 +380,19 @@ class PLKSR(nn.Module):
         for module in self.modules():
             if isinstance(module, (PLKConv2d, SparsePLKConv2d)):
                 module.convert()
-        defaults = {k: p.default for k, p in inspect.signature(PLKSR.__init__).parameters.items() if k != "self"}
         if self.hyperparameters["lk_type"] == "SparsePLK":
             sparse = ("use_max_kernel", "sparse_kernels", "sparse_dilations")
-            self.hyperparameters.update({k: defaults[k] for k in sparse}, lk_type="PLK")
+            self.hyperparameters.update({k: v for k, v in plksr_defaults().items() if k in sparse}, lk_type="PLK")
             if sizes:
                 self.hyperparameters["kernel_size"] = sizes.pop()
         self.hyperparameters["with_idt"] = False
         return self
+
+
+def plksr_defaults() -> dict[str, Any]:
+    """PLKSR's keyword arguments and their defaults (the paper's main model), from its signature."""
+    parameters = inspect.signature(PLKSR.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if p.default is not p.empty}
 
 
 # Released configurations (paper Sec. 4 / official option files); both use DCCM and split_ratio 0.25.

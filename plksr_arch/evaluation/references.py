@@ -13,7 +13,6 @@ finds its row without configuration. Dataset names match case-insensitively, wit
 
 from __future__ import annotations
 
-import inspect
 import os.path as osp
 import re
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ class ReferenceFileError(UserError):
 def released_variant(network: Mapping[str, Any] | Any) -> str | None:
     """'PLKSR' or 'PLKSR-tiny' when `network` (a `network_g` mapping, or a built network with `hyperparameters`)
     is that released configuration."""
-    from ..archs.plksr_arch import PLKSR, PRESETS
+    from ..archs.plksr_arch import PRESETS, plksr_defaults
 
     if isinstance(network, Mapping):
         kind, kwargs = network.get("type"), {k: v for k, v in network.items() if k != "type"}
@@ -42,8 +41,7 @@ def released_variant(network: Mapping[str, Any] | Any) -> str | None:
         kind, kwargs = type(network).__name__, getattr(network, "hyperparameters", {})
     if kind != "PLKSR":
         return None
-    params = inspect.signature(PLKSR.__init__).parameters
-    defaults = {name: p.default for name, p in params.items() if p.default is not p.empty}
+    defaults = plksr_defaults()
     given = {**defaults, **kwargs}
     for name, preset in PRESETS.items():
         if given == {**defaults, **preset, "upscaling_factor": given["upscaling_factor"]}:
