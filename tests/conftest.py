@@ -17,7 +17,7 @@ import yaml
 import plksr_arch  # noqa: F401  (applies the compat fixes and registers before basicsr is used)
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = REPO.parent / "shared" / "data" / "benchmarks"
+SHARED = REPO.parent / "shared"
 PLKSR = Path(sys.executable).with_name("plksr")
 TINY_NET = {"type": "PLKSR", "dim": 16, "n_blocks": 2, "kernel_size": 7, "split_ratio": 0.25, "use_ea": True}
 
@@ -26,6 +26,17 @@ TINY_NET = {"type": "PLKSR", "dim": 16, "n_blocks": 2, "kernel_size": 7, "split_
 def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+def shared(relative: str) -> Path:
+    """`../shared/<relative>`, or skip the test when it is absent; in CI (`.ci/run` runs beside ../shared) an absent
+    file is a broken setup and fails the test."""
+    path = SHARED / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"../shared/{relative} is absent in CI")
+        pytest.skip(f"../shared/{relative} is absent")
+    return path
 
 
 def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, peak: float = 1.0) -> float:

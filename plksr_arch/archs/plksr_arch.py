@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -21,9 +22,29 @@ CCM_TYPES: tuple[str, ...] = ("CCM", "ICCM", "DCCM")
 LK_TYPES: tuple[str, ...] = ("PLK", "SparsePLK", "RectSparsePLK")
 
 
+def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> None:
+    """Fill `tensor` from N(mean, std^2) truncated to [a, b] by the inverse CDF: one uniform draw per element,
+    mapped through `erfinv`, then clamped.
+
+    This is the sampler of `basicsr.archs.arch_util.trunc_normal_`, which the official PLKSR code uses; recent
+    `torch.nn.init.trunc_normal_` samples by rejection and so draws other values from the same seed. Matching it
+    (and the order in which modules are built) gives the official code's initial weights seed for seed.
+    """
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf((x - mean) / std / math.sqrt(2.0))) / 2.0
+
+    with torch.no_grad():
+        tensor.uniform_(2 * cdf(a) - 1, 2 * cdf(b) - 1)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.add_(mean)
+        tensor.clamp_(min=a, max=b)
+
+
 def _init_weight(conv: nn.Conv2d) -> None:
     """The official initialisation: truncated normal (std 0.02) on the weight, PyTorch's default bias."""
-    nn.init.trunc_normal_(conv.weight, std=0.02)
+    trunc_normal_(conv.weight, std=0.02)
 
 
 def store_hyperparameters(init: Callable[..., None]) -> Callable[..., None]:
@@ -327,6 +348,7 @@ class PLKSR(nn.Module):
                 raise ValueError(f"PLKSR: {name}={value!r} is invalid, expected {expected}")
         self.upscaling_factor = upscaling_factor
         self.is_coreml = is_coreml
+        head = nn.Conv2d(3, dim, 3, 1, 1)  # built before the blocks, as officially: same random stream
         blocks = [
             PLKBlock(
                 dim,
@@ -342,9 +364,7 @@ class PLKSR(nn.Module):
             )
             for _ in range(n_blocks)
         ]
-        self.feats = nn.Sequential(
-            nn.Conv2d(3, dim, 3, 1, 1), *blocks, nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1)
-        )
+        self.feats = nn.Sequential(head, *blocks, nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1))
         _init_weight(self.feats[0])
         _init_weight(self.feats[-1])
         self.to_img = nn.PixelShuffle(upscaling_factor)

@@ -1,13 +1,20 @@
-"""PLKSR architecture: shapes, official key layout and parameter counts, inference paths, re-parameterisation."""
+"""PLKSR architecture: shapes, official keys, parameter counts, initial weights, inference paths, re-param."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from plksr_arch import PLKSR, PRESETS, plksr, plksr_tiny
-from plksr_arch.archs.plksr_arch import PLKConv2d, SparsePLKConv2d
+from plksr_arch.archs.plksr_arch import PLKConv2d, SparsePLKConv2d, trunc_normal_
+from plksr_arch.runtime import cpu_isa
+
+from ..conftest import shared
 
 SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
 VARIANTS = [
@@ -170,26 +177,59 @@ def test_coreml_skip_matches_repeat_interleave() -> None:
         torch.testing.assert_close(a.eval()(x), b.eval()(x), rtol=0, atol=0)
 
 
-def test_truncated_normal_init() -> None:
-    """The official trunc_normal_(std=0.02) (bounds +-2, i.e. 100 std: in effect a normal) on exactly these weights:
-    std, mean and the normal's kurtosis (3; PyTorch's default uniform init has 1.8 and another std)."""
-    net = PLKSR(dim=64, n_blocks=1, kernel_size=17, upscaling_factor=4)
+FINGERPRINT = Path(__file__).resolve().parent.parent / "data" / "official_init_fingerprint.json"
 
-    def stats(w: torch.Tensor) -> tuple[float, float, float]:
-        w = w.detach().double().flatten()
-        centred = w - w.mean()
-        return float(w.mean()), float(w.std()), float((centred**4).mean() / (centred**2).mean() ** 2)
 
-    official = ["feats.0.weight", "feats.2.weight", "feats.1.lk.conv.weight", "feats.1.refine.weight"]
-    official += ["feats.1.attn.f.0.weight", "feats.1.channe_mixer.2.weight"]
-    for name, weight in net.named_parameters():
-        if not name.endswith("weight"):
-            continue
-        mean, std, kurtosis = stats(weight)
-        if name in official:
-            assert abs(mean) < 0.003 and 0.018 < std < 0.022 and 2.6 < kurtosis < 3.4, (name, mean, std, kurtosis)
-        else:  # PyTorch's default init: what a missed call would leave
-            assert not (0.018 < std < 0.022 and 2.6 < kurtosis < 3.4), name
+def _fingerprint() -> dict:
+    return json.loads(FINGERPRINT.read_text())["models"]
+
+
+@pytest.mark.parametrize("name", ["PLKSR_x4", "PLKSR-tiny_x4", "small_seed10"])
+def test_initial_weights_are_the_official_codes(name: str) -> None:
+    """After `torch.manual_seed(seed)`, PLKSR(**config) holds what the official code's PLKSR holds (fingerprint taken
+    from the official code with torch 2.14.1: keys in order, float64 sum and sum of squares, first values)."""
+    entry = _fingerprint()[name]
+    torch.manual_seed(entry["seed"])
+    state = PLKSR(**entry["config"]).state_dict()
+    assert list(state) == list(entry["tensors"])
+    for key, tensor in state.items():
+        expected, values = entry["tensors"][key], tensor.double()
+        assert values.sum().item() == pytest.approx(expected["sum"], rel=1e-9, abs=1e-9), key
+        assert (values * values).sum().item() == pytest.approx(expected["sumsq"], rel=1e-9, abs=1e-9), key
+        assert values.flatten()[:4].tolist() == pytest.approx(expected["first"], abs=1e-8), key
+
+
+@pytest.mark.skipif(cpu_isa() != "avx2", reason="the official SHA-256 was taken on an AVX2 CPU")
+@pytest.mark.parametrize("name", ["PLKSR_x4", "PLKSR-tiny_x4", "small_seed10"])
+def test_initial_weights_bytes_match_the_official_sha256(name: str) -> None:
+    """Bit for bit on the CPU class the fingerprint was taken on (vectorised erfinv may differ in the last bit on
+    others, which the sums above tolerate)."""
+    entry = _fingerprint()[name]
+    torch.manual_seed(entry["seed"])
+    digest = hashlib.sha256()
+    for key, tensor in PLKSR(**entry["config"]).state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.float().contiguous().numpy().tobytes())
+    assert digest.hexdigest() == entry["sha256_of_keys_and_float32_bytes"]
+
+
+def test_fingerprint_copy_matches_shared_reference() -> None:
+    """tests/data holds the fingerprint so that the test runs anywhere; it is ../shared/references' file unchanged."""
+    assert FINGERPRINT.read_bytes() == shared("references/official_init_fingerprint.json").read_bytes()
+
+
+@pytest.mark.parametrize(("mean", "std", "a", "b"), [(0.0, 0.02, -2.0, 2.0), (0.5, 1.0, -0.5, 1.5)])
+def test_trunc_normal_draws_what_basicsr_draws(mean: float, std: float, a: float, b: float) -> None:
+    """Our inverse-CDF sampler is basicsr's (the official code's), not torch's rejection sampler."""
+    from basicsr.archs.arch_util import trunc_normal_ as basicsr_trunc_normal_
+
+    ours, theirs = torch.empty(64, 33), torch.empty(64, 33)
+    torch.manual_seed(3)
+    trunc_normal_(ours, mean, std, a, b)
+    torch.manual_seed(3)
+    basicsr_trunc_normal_(theirs, mean, std, a, b)
+    assert torch.equal(ours, theirs)
+    assert a <= ours.min() and ours.max() <= b
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from ..conftest import BENCHMARKS, bicubic_means, metrics
+from ..conftest import bicubic_means, metrics, shared
 
 # PSNR (Y, crop_border = scale) of the SR literature's bicubic rows, and how close BasicSR's scoring comes: Set14's
 # greyscale `bridge` is read as RGB and scored on its Y (see plksr_arch.evaluation.metrics), hence the wider margin.
@@ -16,18 +14,15 @@ PUBLISHED = {"Set5": ({2: 33.66, 3: 30.39, 4: 28.42}, 0.03), "Set14": ({2: 30.24
 @pytest.mark.parametrize("name", ["Set5", "Set14"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_baseline_matches_published(name: str, scale: int) -> None:
-    if not (BENCHMARKS / name).is_dir():
-        if os.environ.get("CI"):  # .ci/run runs beside ../shared: the data missing there is a broken setup
-            pytest.fail(f"../shared/data/benchmarks/{name} is absent in CI")
-        pytest.skip(f"../shared/data/benchmarks/{name} is absent")
+    root = shared(f"data/benchmarks/{name}")
     from basicsr.data import build_dataset
 
     dataset = build_dataset(
         {
             "name": name,
             "type": "PairedImageDataset",
-            "dataroot_gt": str(BENCHMARKS / name / "GTmod12"),
-            "dataroot_lq": str(BENCHMARKS / name / f"LRbicx{scale}"),
+            "dataroot_gt": str(root / "GTmod12"),
+            "dataroot_lq": str(root / f"LRbicx{scale}"),
             "filename_tmpl": "{}",
             "io_backend": {"type": "disk"},
             "phase": "test",
