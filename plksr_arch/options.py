@@ -81,7 +81,9 @@ class TestKeys:
     tile_overlap: int = _key(16, int, "LR pixels shared by neighbouring tiles, feathered")
     pbar: bool | None = _key(None, (bool, NoneType), "progress bar per dataset (images/s); null = on when testing")
     reference: str | None = _key("auto", (str, NoneType), "key of the published results in reference_file; auto")
-    reference_file: str | None = _key(None, (str, NoneType), "YAML file of published results (see README)")
+    reference_file: str | None = _key(
+        "paper", (str, NoneType), "YAML file of published results; paper = the PLKSR paper's tables (shipped)"
+    )
 
 
 Keys = TypeVar("Keys", ModelKeys, TestKeys)
@@ -308,7 +310,7 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     except ValueError as err:
         raise _fail(source, "val", str(err)) from None
     ref_file = test_keys.reference_file
-    if check_paths and ref_file is not None and not osp.isfile(osp.expanduser(ref_file)):
+    if check_paths and ref_file not in (None, "paper") and not osp.isfile(osp.expanduser(ref_file)):
         raise _fail(source, "val.reference_file", f"'{ref_file}' does not exist")
 
 

@@ -14,11 +14,14 @@ from .evaluation.report import write_reports
 
 
 def reference_for(opt: dict) -> tuple[str | None, dict[str, Any]]:
-    """(key, references) for a test option dict: `val.reference` (a key, `auto` or null) in `val.reference_file`.
+    """(key, references) for a test option dict: `val.reference` (a key, `auto` or null) in `val.reference_file`
+    (a YAML file, or `paper`, the default: the PLKSR paper's tables shipped with the package).
 
-    `auto` (the default) uses the released-variant key of the network (`released_key`) when the file holds it;
-    an explicit key that the file lacks is an error naming both.
+    `auto` (the default) uses the released-variant key of the network (`released_key`) when the file holds it, so a
+    released configuration gets the paper's row without any option; an explicit key that the file lacks is an error
+    naming both.
     """
+    from .evaluation import paper
     from .evaluation.references import ReferenceFileError, load_references, released_key
     from .options import TestKeys, read_keys
 
@@ -28,7 +31,7 @@ def reference_for(opt: dict) -> tuple[str | None, dict[str, Any]]:
         if key not in (None, "auto"):
             raise ReferenceFileError(f"val.reference: {key!r} needs val.reference_file")
         return None, {}
-    references = load_references(osp.expanduser(path))
+    references = paper.results() if path == paper.NAME else load_references(osp.expanduser(path))
     if key == "auto":
         key = released_key(opt)
         return (key, references) if key in references else (None, {})
@@ -82,6 +85,8 @@ def test(opt: dict) -> dict:
         if result is None:  # a rank other than 0 of a distributed test: rank 0 scores and writes
             continue
         report["datasets"][name] = result.as_dict(reference=lookup(references, key, name) if key else None)
+    if not any("reference" in d for d in report["datasets"].values()):
+        report["reference"] = None  # the reference has none of these datasets (e.g. the demo's photos)
     paths = write_reports(report, opt["path"]["results_root"])
     logger.info(f"Metrics written to {paths['json']}, {paths['md']} and {paths['csv']}")
     return report

@@ -95,6 +95,10 @@ def load_references(path: str) -> dict[str, dict[str, Any]]:
 
 def lookup(references: dict[str, dict[str, Any]], key: str, dataset: str) -> dict[str, float] | None:
     """The reference metrics of `dataset` under `key`, or None."""
-    entry = references.get(key) or {}
+    return entry_values(references.get(key) or {}, dataset)
+
+
+def entry_values(entry: Mapping[str, Any], dataset: str) -> dict[str, float] | None:
+    """The metrics of `dataset` in one reference entry ({source, <dataset>: {...}}), or None."""
     wanted = dataset_id(dataset)
     return next((v for d, v in entry.items() if d != "source" and dataset_id(d) == wanted), None)

@@ -12,8 +12,10 @@ import csv
 import io
 import json
 import os.path as osp
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from .references import entry_values
 
 FORMATS = ("md", "csv", "latex")
 _SKIP = {"n_images", "bicubic", "reference", "images", "seconds", "images_per_second"}
@@ -146,26 +148,56 @@ def _cell(values: dict[str, Any], metrics: Sequence[str]) -> str:
     return "/".join(_number(m, values[m]) for m in metrics)
 
 
-def merge_rows(reports: Sequence[dict], metrics: Sequence[str] = ("psnr", "ssim")) -> tuple[list[str], list[list[str]]]:
-    """Paper-style rows for several runs: per scale a bicubic row, each reference row once, then the runs."""
+def _reference_label(ref: dict) -> str:
+    """`PLKSR (DIV2K, paper)` for a row of the shipped paper tables, `<key> (reported)` for other references."""
+    from . import paper
+
+    row = paper.parse(ref["key"])
+    if row is not None and paper.results().get(ref["key"], {}).get("source") == ref.get("source"):
+        return row.label
+    return f"{ref['key']} (reported)"
+
+
+PaperRows = Callable[[int, list[str]], list[tuple[str, dict]]]
+
+
+def merge_rows(
+    reports: Sequence[dict],
+    metrics: Sequence[str] = ("psnr", "ssim"),
+    paper_rows: PaperRows | None = None,
+    scales: Iterable[int] = (),
+) -> tuple[list[str], list[list[str]]]:
+    """Paper-style rows for several runs: per scale a bicubic row, published rows (`paper_rows(scale, reference keys)`
+    -> [(label, reference entry)]), each run's reference row once, then the runs. `scales` adds scales no run has
+    (a table of published rows alone); with no runs the columns are the paper's datasets."""
+    from .paper import DATASETS
+
     datasets: list[str] = []
     for report in reports:
         datasets += [d for d in report["datasets"] if d not in datasets]
+    datasets = datasets or list(DATASETS)
     header = ["scale", "method", *datasets]
     rows: list[list[str]] = []
-    for scale in sorted({r.get("scale") for r in reports}, key=lambda s: (s is None, s)):
+    all_scales = {r.get("scale") for r in reports} | set(scales)
+    for scale in sorted(all_scales, key=lambda s: (s is None, s)):
         group = [r for r in reports if r.get("scale") == scale]
         label = f"x{scale}" if scale else "-"
         bicubic = {d: v["bicubic"] for r in reversed(group) for d, v in r["datasets"].items() if "bicubic" in v}
         if bicubic:
             rows.append([label, "Bicubic", *(_cell(bicubic.get(d, {}), metrics) for d in datasets)])
-        seen = set()
-        for r in group:
-            ref = r.get("reference")
-            if ref and ref["key"] not in seen:
-                seen.add(ref["key"])
-                values = {d: v["reference"] for d, v in r["datasets"].items() if "reference" in v}
-                rows.append([label, f"{ref['key']} (reported)", *(_cell(values.get(d, {}), metrics) for d in datasets)])
+        references = list({r["reference"]["key"]: r["reference"] for r in group if r.get("reference")}.values())
+        if paper_rows is not None and scale is not None:
+            for name, entry in paper_rows(scale, [ref["key"] for ref in references]):
+                rows.append([label, name, *(_cell(entry_values(entry, d) or {}, metrics) for d in datasets)])
+        for ref in references:
+            values = {
+                d: v["reference"]
+                for r in group
+                if (r.get("reference") or {}).get("key") == ref["key"]
+                for d, v in r["datasets"].items()
+                if "reference" in v
+            }
+            rows.append([label, _reference_label(ref), *(_cell(values.get(d, {}), metrics) for d in datasets)])
         for r in group:
             rows.append([label, r["name"], *(_cell(r["datasets"].get(d, {}), metrics) for d in datasets)])
     return header, rows

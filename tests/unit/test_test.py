@@ -16,7 +16,7 @@ from plksr_arch.evaluation.references import (
 )
 from plksr_arch.evaluation.strips import strip_size
 
-from ..conftest import TINY_NET, bicubic_means, make_pairs, metrics, paired_dataset, write_yaml
+from ..conftest import REPO, TINY_NET, bicubic_means, make_pairs, metrics, paired_dataset, write_yaml
 
 
 def _tiny(scale: int = 2) -> PLKSR:
@@ -92,4 +92,19 @@ def test_reference_for_auto_explicit_and_missing(tmp_path: Path) -> None:
     opt["val"]["reference"] = "Nope"
     with pytest.raises(ReferenceFileError, match=r"refs.yml: val.reference: 'Nope' is not in the file"):
         reference_for(opt)
-    assert reference_for({**opt, "val": {}}) == (None, {})
+    assert reference_for({**opt, "val": {"reference_file": None}}) == (None, {})
+
+
+@pytest.mark.parametrize("variant", ["PLKSR", "PLKSR-tiny"])
+@pytest.mark.parametrize("data", ["DIV2K", "DF2K"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_released_configurations_get_the_paper_row_without_options(variant: str, data: str, scale: int) -> None:
+    """Every shipped test option file names its network's row of the packaged paper tables by default."""
+    from plksr_arch.evaluation import paper
+    from plksr_arch.options import read_yaml
+    from plksr_arch.test import reference_for
+
+    opt = read_yaml(str(REPO / "options" / "test" / f"test_{variant}_{data}_x{scale}.yml"))
+    key, references = reference_for(opt)
+    assert key == f"{variant}_{data}_x{scale}" and references is paper.results()
+    assert set(references[key]) == {"source", *paper.DATASETS}

@@ -1,0 +1,82 @@
+"""The paper's tables by default: `plksr test` of a released configuration, `plksr table --paper`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from plksr_arch import plksr_tiny
+
+from ..conftest import make_pairs, metrics, paired_dataset, write_yaml
+
+
+def test_released_configuration_prints_paper_row_and_delta(tmp_path: Path, monkeypatch, capsys) -> None:
+    """No reference option: a PLKSR-tiny x4 named as the DIV2K release gets the paper's Set5 row and our delta, and
+    `plksr table --paper` adds the methods of the paper's table of tiny models around it."""
+    from plksr_arch.cli import main
+    from plksr_arch.evaluation import paper
+
+    data = make_pairs(tmp_path / "Set5", 2, 4, size=48, seed=1)
+    torch.save({"params": plksr_tiny(4).state_dict()}, tmp_path / "PLKSR-tiny_x4.pth")
+    opt = {
+        "name": "test_PLKSR-tiny_DIV2K_x4",
+        "model_type": "PLKSRModel",
+        "scale": 4,
+        "num_gpu": 0,
+        "datasets": {"test_1": paired_dataset("Set5", data)},
+        "network_g": {"type": "PLKSR", "dim": 64, "n_blocks": 12, "kernel_size": 13, "use_ea": False},
+        "path": {"pretrain_network_g": str(tmp_path / "PLKSR-tiny_x4.pth")},
+        "val": {"metrics": metrics(4)},
+    }
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", "-opt", str(write_yaml(tmp_path / "t.yml", opt))]) == 0
+    out = capsys.readouterr().out
+    published = paper.results()["PLKSR-tiny_DIV2K_x4"]["Set5"]
+    assert "reference: PLKSR-tiny_DIV2K_x4 (Lee, Yun, Ro 2024" in out
+    assert "| paper PSNR | paper SSIM | delta PSNR | delta SSIM |" in out
+    assert f"| {published['psnr']:.2f} | {published['ssim']:.4f} | " in out
+
+    assert main(["table", "results/test_PLKSR-tiny_DIV2K_x4", "--paper"]) == 0
+    rows = [line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| x4")]
+    assert rows == [
+        "Bicubic",
+        "DITN-tiny (DIV2K, paper)",
+        "DITN-real (DIV2K, paper)",
+        "ShuffleMixer (DF2K, paper)",
+        "SAFMN (DF2K, paper)",
+        "PLKSR-tiny (DIV2K, paper)",
+        "test_PLKSR-tiny_DIV2K_x4",
+    ]
+    assert main(["table", "results/test_PLKSR-tiny_DIV2K_x4", "--paper", "SwinIR-light"]) == 0
+    rows = [line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| x4")]
+    assert rows[1:3] == ["SwinIR-light (DIV2K, paper)", "PLKSR-tiny (DIV2K, paper)"]
+
+
+def test_table_of_paper_rows_alone(capsys) -> None:
+    """`plksr table --paper` without runs prints the paper's main table; a method it lacks is a one-line error."""
+    from plksr_arch.cli import main
+    from plksr_arch.evaluation import paper
+
+    assert main(["table", "--paper"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| scale | method | Set5 | Set14 | B100 | Urban100 | Manga109 |"
+    x4 = {line.split(" | ")[1]: line for line in lines if line.startswith("| x4")}
+    assert list(x4)[:2] == ["EDSR (DIV2K, paper)", "SwinIR-light (DIV2K, paper)"]
+    plksr = paper.results()["PLKSR_DIV2K_x4"]["Urban100"]
+    assert f"| {plksr['psnr']:.2f}/{plksr['ssim']:.4f} |" in x4["PLKSR (DIV2K, paper)"]
+    assert lines[-1].startswith("Paper rows: Lee, Yun, Ro")
+    assert main(["table", "--paper", "SwinIR,OmniSR"]) == 2
+    assert "--paper: unknown method(s) SwinIR (the paper has: EDSR, SwinIR-light" in capsys.readouterr().err
+    assert main(["table"]) == 2
+
+
+@pytest.mark.parametrize("name", ["paper_results.yml", "paper_efficiency.yml"])
+def test_packaged_tables_are_the_shared_references(name: str) -> None:
+    """The package ships ../shared/references' transcriptions unchanged."""
+    from plksr_arch.evaluation import paper
+
+    from ..conftest import shared
+
+    assert Path(paper.DATA, name).read_bytes() == shared(f"references/{name}").read_bytes()
