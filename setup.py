@@ -32,7 +32,12 @@ setup(
         "tqdm",
         "safetensors",
     ],
-    extras_require={"plot": ["matplotlib"], "dev": ["pytest", "ruff", "matplotlib"]},
+    extras_require={
+        "plot": ["matplotlib"],
+        # `plksr bench --paper`: the compared methods spandrel implements (SRFormer lives in its extra arches).
+        "bench": ["spandrel", "spandrel_extra_arches"],
+        "dev": ["pytest", "ruff", "matplotlib", "spandrel", "spandrel_extra_arches"],
+    },
     entry_points={"console_scripts": ["plksr = plksr_arch.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -19,7 +19,7 @@ from torch import nn
 
 from .errors import UserError
 from .measure import count_flops, cuda_peak_mib, gemm_tflops, rss_peak_mib, time_runs
-from .runtime import autocast_dtype, cpu_has_native_bf16, memory_format
+from .runtime import autocast_dtype, cpu_has_native_bf16, cpu_isa, memory_format
 
 HD = (720, 1280)
 
@@ -71,8 +71,71 @@ class WindowPadded(nn.Module):
         return y[..., : h * self.scale, : w * self.scale]
 
 
+# Peers built from spandrel (chaiNNer's model library, the `[bench]` extra), in the configurations of the methods'
+# papers, as the PLKSR paper compares them; module of each: spandrel's (or spandrel_extra_arches') architecture.
+SPANDREL_PEERS = {
+    "OmniSR": "spandrel",
+    "CRAFT": "spandrel",
+    "SRFormer-light": "spandrel_extra_arches",
+    "DITN-real": "spandrel",
+    "SAFMN": "spandrel",
+}
+
+
+def _spandrel_peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
+    """The paper configurations: OmniSR (64 channels, 5 OSAGs, window 8), CRAFT (its default), SRFormer-light
+    (SwinIR-light's layout, window 16), DITN-real (the DITN repository's DITN_Real, as its test script builds it)
+    and SAFMN (36 channels, 8 blocks)."""
+
+    def omnisr() -> nn.Module:
+        from spandrel.architectures.OmniSR import OmniSR
+
+        return OmniSR(num_feat=64, block_num=1, pe=True, window_size=8, res_num=5, up_scale=scale, bias=True)
+
+    def craft() -> nn.Module:
+        from spandrel.architectures.CRAFT import CRAFT
+
+        return CRAFT(upscale=scale)
+
+    def srformer_light() -> nn.Module:
+        from spandrel_extra_arches.architectures.SRFormer import SRFormer
+
+        return SRFormer(
+            upscale=scale,
+            img_size=64,
+            window_size=16,
+            img_range=1.0,
+            depths=[6, 6, 6, 6],
+            embed_dim=60,
+            num_heads=[6, 6, 6, 6],
+            mlp_ratio=2,
+            upsampler="pixelshuffledirect",
+        )
+
+    def ditn_real() -> nn.Module:
+        from spandrel.architectures.DITN import DITN
+
+        return DITN(upscale=scale)
+
+    def safmn() -> nn.Module:
+        from spandrel.architectures.SAFMN import SAFMN
+
+        return SAFMN(dim=36, n_blocks=8, ffn_scale=2.0, upscaling_factor=scale)
+
+    return {"OmniSR": omnisr, "CRAFT": craft, "SRFormer-light": srformer_light, "DITN-real": ditn_real, "SAFMN": safmn}
+
+
+def missing_packages(names: list[str]) -> dict[str, str]:
+    """Models of `names` whose package is not installed: name -> package."""
+    import importlib.util
+
+    packages = {n: SPANDREL_PEERS[n] for n in names if n in SPANDREL_PEERS}
+    return {n: p for n, p in packages.items() if importlib.util.find_spec(p) is None}
+
+
 def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
-    """Constructors of the comparison models (BasicSR's own code, random weights): name -> factory."""
+    """Constructors of the comparison models (random weights): BasicSR's EDSR and SwinIR, and the `SPANDREL_PEERS`
+    (which need the `[bench]` extra when called): name -> factory."""
     from basicsr.archs.edsr_arch import EDSR
     from basicsr.archs.swinir_arch import SwinIR
 
@@ -98,6 +161,9 @@ def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
             scale,
         ),
         "EDSR-baseline": lambda: EDSR(3, 3, num_feat=64, num_block=16, upscale=scale, res_scale=1.0),
+        # EDSR as the PLKSR paper lists it (Set5 x4 32.46 dB): the full model, 256 channels, 32 blocks.
+        "EDSR": lambda: EDSR(3, 3, num_feat=256, num_block=32, upscale=scale, res_scale=0.1),
+        **_spandrel_peers(scale),
     }
 
 
@@ -121,20 +187,21 @@ def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -
     return run
 
 
-def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, queue) -> None:
+def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, size: tuple[int, int], queue) -> None:
     torch.manual_seed(0)
-    x = torch.rand(1, 3, *input_size(scale))
+    x = torch.rand(1, 3, *size)
     queue.put(rss_peak_mib(make_run(name, peers(scale)[name](), mode, torch.device("cpu"), x, plain=plain)))
 
 
 def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float:
-    """Peak RSS increase of the first forward pass of `name` in `mode`, in a fresh (spawned) process; scripts that
-    call `bench` on a CPU need the `if __name__ == "__main__":` guard that spawning requires."""
+    """Peak RSS increase of the first forward pass of `name` in `mode` (input `input_size(scale)`), in a fresh
+    (spawned) process; scripts that call `bench` on a CPU need the `if __name__ == "__main__":` guard that spawning
+    requires."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, plain, queue))
+    child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, plain, input_size(scale), queue))
     child.start()
     child.join(timeout=600)
     if child.exitcode != 0 or queue.empty():
@@ -189,6 +256,10 @@ def bench(
     unknown = [n for n in names if n not in factories]
     if unknown:
         raise UserError(f"models: {', '.join(unknown)} unknown (known: {', '.join(factories)})")
+    missing = missing_packages(names)
+    if missing:
+        needs = ", ".join(f"{n} needs {p}" for n, p in missing.items())
+        raise UserError(f"models: {needs} (the [bench] extra: pip install spandrel spandrel_extra_arches)")
     torch.manual_seed(0)
     x = torch.rand(1, 3, *input_size(scale))
     modes = modes_for(device)
@@ -199,7 +270,14 @@ def bench(
     for name in names:
         model = factories[name]()
         size = count_flops(model, x), sum(p.numel() for p in model.parameters())  # on the CPU, before the move
-        trial = {m: time_runs(make_run(name, model, m, device, x), device, 1, 1) for m in modes}
+        trial = {}
+        for m in modes:
+            try:
+                trial[m] = time_runs(make_run(name, model, m, device, x), device, 1, 1)
+            except (RuntimeError, NotImplementedError) as err:  # a peer without kernels for this precision
+                log(f"{name}: {m} does not run ({str(err).splitlines()[0][:120]}); measuring the other modes")
+        if not trial:
+            raise RuntimeError(f"{name} runs in none of the modes {', '.join(modes)}")
         best = min(trial, key=trial.get)
         log(f"{name}: trial " + ", ".join(f"{m} {v:.1f} ms" for m, v in trial.items()) + f" -> {best}")
 
@@ -249,4 +327,4 @@ def _device_name(device: torch.device) -> str:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         model = ""
-    return f"{model or platform.processor() or 'CPU'} ({torch.get_num_threads()} threads)"
+    return f"{model or platform.processor() or 'CPU'} ({torch.get_num_threads()} threads, {cpu_isa()})"

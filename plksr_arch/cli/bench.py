@@ -1,5 +1,6 @@
 """`plksr bench`: the paper's efficiency protocol (HD output, warm-up, median latency, peak memory) for PLKSR and
-its peers, with the GEMM rate, as a table, JSON and optionally a latency-vs-PSNR plot."""
+its peers, with the GEMM rate, as a table and JSON; `--paper` measures the paper's compared methods and sets our
+ratios beside the paper's; `--plot` draws the paper's Fig. 1 beside the same plot with this machine's latencies."""
 
 from __future__ import annotations
 
@@ -8,44 +9,55 @@ import json
 import os.path as osp
 
 DEFAULT_MODELS = "PLKSR,PLKSR-tiny,SwinIR-light,EDSR-baseline"
+PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,DITN-real,SAFMN"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="latency/memory at HD output for PLKSR and peers, with the GEMM rate")
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated (default {DEFAULT_MODELS})")
+    parser.add_argument("--models", help=f"comma-separated (default {DEFAULT_MODELS}; with --paper {PAPER_MODELS})")
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's comparison: PLKSR and PLKSR-tiny against the compared methods buildable here (spandrel's "
+        "need the [bench] extra), our latency/memory ratios beside the paper's",
+    )
     parser.add_argument("--scale", type=int, choices=[2, 3, 4], default=4, help="upscaling factor (default 4)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--warmup", type=int, help="warm-up runs (default: 10 on CUDA, 1 on CPU)")
     parser.add_argument("--runs", type=int, help="timed runs, median reported (default: 50 on CUDA, 5 on CPU)")
     parser.add_argument("--json", default="bench.json", help="where to write the JSON report (default bench.json)")
-    parser.add_argument("--plot", help="PNG of latency vs Urban100 PSNR (needs --references and matplotlib)")
-    parser.add_argument("--references", help="YAML of published PSNRs, keys like 'PLKSR_x4' (see plksr test)")
+    parser.add_argument("--plot", help="PNG: Urban100 PSNR vs latency, the paper's and this machine's (matplotlib)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from ..benchmark import bench
     from ..errors import UserError
-    from ..evaluation.efficiency import plot, table
-    from ..evaluation.references import load_references
+    from ..evaluation.efficiency import paper_comparison, paper_table, plot, table
     from ..runtime import resolve_device
 
-    if args.plot and not args.references:
-        raise UserError("--plot needs --references (the PSNR axis comes from published values)")
-    references = load_references(args.references) if args.references else {}
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise UserError("--plot needs matplotlib: pip install 'plksr-arch[plot]'")
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
     runs = args.runs if args.runs is not None else (50 if cuda else 5)
     if warmup < 0 or runs < 1:
         raise UserError(f"--warmup {warmup} / --runs {runs}: need warm-up >= 0 and runs >= 1")
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    models = args.models or (PAPER_MODELS if args.paper else DEFAULT_MODELS)
+    names = [n.strip() for n in models.split(",") if n.strip()]
     report = bench(names, device, args.scale, warmup, runs)
+    report["paper"] = paper_comparison(report)
     print(table(report))
+    if args.paper:
+        print()
+        print(paper_table(report))
     with open(args.json, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     print(f"JSON: {osp.abspath(args.json)}")
     if args.plot:
-        missing = plot(report, references, args.plot)
-        left_out = f" (no Urban100 value for: {', '.join(missing)})" if missing else ""
+        missing = plot(report, args.plot)
+        left_out = f" (not in the paper's tables: {', '.join(missing)})" if missing else ""
         print(f"Plot: {args.plot}{left_out}")
     return 0

@@ -1,5 +1,6 @@
 """Rendering of `plksr bench` reports (`benchmark.bench`'s JSON dict): the Markdown table with the GEMM line and the
-latency ratios, and the latency-vs-PSNR plot in the style of the paper's Fig. 1."""
+latency ratios, the comparison with the paper's efficiency claims, and the latency-vs-PSNR plots of the paper's
+Fig. 1 (its figures beside this machine's)."""
 
 from __future__ import annotations
 
@@ -26,33 +27,128 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(report: dict, references: dict, path: str) -> list[str]:
-    """Latency vs Urban100 PSNR (the paper's Fig. 1 style) for the models `references` has Urban100 values for,
-    under keys `<model>_x<scale>`; returns the models left out. Needs matplotlib."""
+def paper_comparison(report: dict) -> list[dict]:
+    """For each measured method of the paper's DIV2K tables (PLKSR's main table, PLKSR-tiny's table of tiny models):
+    the PLKSR variant the paper compares it with, and the latency and peak-memory change of that variant against it,
+    as the paper reports it (RTX 4090, FP16) and as measured in `report` (each model in its fastest mode)."""
+    from . import paper
+
+    scale, measured = report["scale"], {r["label"]: r for r in report["results"]}
+    rows = []
+    for variant in paper.VARIANTS:
+        key = f"{variant}_DIV2K_x{scale}"
+        if variant not in measured:
+            continue
+        for row in paper.table_of(key):
+            if row.method in paper.VARIANTS or row.method not in measured:
+                continue
+            ours, theirs = paper.efficiency_of(key), paper.efficiency_of(row.key)
+            mine, peer = measured[variant], measured[row.method]
+            rows.append(
+                {
+                    "variant": variant,
+                    "peer": row.method,
+                    "paper": {
+                        "latency": ours["latency_ms"] / theirs["latency_ms"] - 1,
+                        "memory": ours["memory_mb"] / theirs["memory_mb"] - 1,
+                    },
+                    "measured": {
+                        "latency": mine["latency_ms"] / peer["latency_ms"] - 1,
+                        "memory": mine["peak_mib"] / peer["peak_mib"] - 1,
+                    },
+                }
+            )
+    return rows
+
+
+def not_measured(report: dict) -> list[str]:
+    """Methods of the paper's DIV2K tables at the report's scale that it does not hold (no implementation here)."""
+    from . import paper
+
+    measured = {r["label"] for r in report["results"]}
+    keys = [f"{v}_DIV2K_x{report['scale']}" for v in paper.VARIANTS]
+    methods = dict.fromkeys(r.method for key in keys for r in paper.table_of(key))
+    return [m for m in methods if m not in measured and m not in paper.VARIANTS]
+
+
+def paper_table(report: dict) -> str:
+    """Markdown: per compared peer, the paper's latency/memory change of PLKSR (or PLKSR-tiny) and ours."""
+    rows = report.get("paper") or paper_comparison(report)
+    lines = [
+        f"Against the paper (x{report['scale']}; paper: RTX 4090, FP16, HD output; here: {report['device']}, "
+        "each model in its fastest mode). Change of the PLKSR variant against each peer, negative = less:",
+        "",
+        "| PLKSR variant | vs | latency (paper) | latency (here) | peak memory (paper) | peak memory (here) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        p, m = r["paper"], r["measured"]
+        lines.append(
+            f"| {r['variant']} | {r['peer']} | {100 * p['latency']:+.1f}% | {100 * m['latency']:+.1f}% | "
+            f"{100 * p['memory']:+.1f}% | {100 * m['memory']:+.1f}% |"
+        )
+    missing = not_measured(report)
+    if missing:
+        lines += ["", f"Not measured (no implementation in basicsr or spandrel): {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+def _psnr(method: str, scale: int) -> float | None:
+    """Urban100 PSNR of the paper's first row of `method` at `scale` (its DIV2K row where it has one)."""
+    from . import paper
+    from .references import entry_values
+
+    row = next((r for r in paper.rows(scale) if r.method == method), None)
+    values = entry_values(paper.results()[row.key], "Urban100") if row else None
+    return values.get("psnr") if values else None
+
+
+def plot(report: dict, path: str) -> list[str]:
+    """Two panels in the style of the paper's Fig. 1, Urban100 PSNR (the paper's) against latency, marker area ~
+    memory: the paper's latencies (RTX 4090, FP16) of the methods of its DIV2K tables, and the latencies measured in
+    `report` (PLKSR's reference run left out). Returns the measured models the paper has no PSNR for (left out too).
+    Needs matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .references import lookup
+    from . import paper
 
-    points, missing = [], []
+    scale = report["scale"]
+    keys = [f"{v}_DIV2K_x{scale}" for v in paper.VARIANTS]
+    rows = list(dict.fromkeys(r for key in keys for r in paper.table_of(key)))
+    published = {}
+    for row in rows:
+        if row.method not in published and _psnr(row.method, scale) is not None:
+            eff = paper.efficiency_of(row.key)
+            published[row.method] = (eff["latency_ms"], _psnr(row.method, scale), eff["memory_mb"])
+    here, missing = {}, []
     for r in report["results"]:
-        ref = lookup(references, f"{r['model']}_x{report['scale']}", "Urban100")
-        if ref and "psnr" in ref:
-            points.append((r["latency_ms"], ref["psnr"], r["peak_mib"], r["label"]))
-        else:
+        if r["label"] != r["model"]:  # PLKSR's reference run: the same network, one point per method
+            continue
+        psnr = _psnr(r["model"], scale)
+        if psnr is None:
             missing.append(r["label"])
-    if not points:
-        raise UserError("no model has an Urban100 PSNR in the reference file (keys like 'PLKSR_x4')")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    largest = max(p[2] for p in points) or 1.0
-    for ms, psnr, mib, name in points:
-        ax.scatter(ms, psnr, s=40 + 1500 * mib / largest, alpha=0.5)
-        ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(6, 6))
-    ax.set(xlabel=f"latency (ms), {report['device']}", ylabel=f"Urban100 x{report['scale']} PSNR (dB)")
-    ax.set_title("latency vs PSNR (marker area ~ peak memory)")
-    ax.grid(alpha=0.3)
+        else:
+            here[r["label"]] = (r["latency_ms"], psnr, r["peak_mib"])
+    if not here:
+        raise UserError(f"none of the measured models is in the paper's tables at x{scale}: nothing to plot")
+    palette = plt.get_cmap("tab20").colors
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys([*published, *here]))}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = [(axes[0], published, "paper: RTX 4090, FP16", "MB"), (axes[1], here, report["device"], "MiB")]
+    for ax, points, where, unit in panels:
+        largest = max(p[2] for p in points.values()) or 1.0
+        for name, (ms, psnr, memory) in points.items():
+            bold = name.startswith("PLKSR")
+            ax.scatter(ms, psnr, s=40 + 1500 * memory / largest, alpha=0.6, color=colours[name])
+            weight = "bold" if bold else "normal"
+            ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(6, 6), fontweight=weight)
+        ax.set(xlabel=f"latency (ms), {where}", ylabel=f"Urban100 x{scale} PSNR (dB), paper")
+        ax.set_title(f"{where} (marker area ~ peak memory, {unit})", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"PSNR vs latency at HD output, x{scale}: the paper's figures and this machine's")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

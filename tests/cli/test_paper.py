@@ -80,3 +80,24 @@ def test_packaged_tables_are_the_shared_references(name: str) -> None:
     from ..conftest import shared
 
     assert Path(paper.DATA, name).read_bytes() == shared(f"references/{name}").read_bytes()
+
+
+def test_bench_paper_prints_our_ratios_beside_the_papers(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`plksr bench --paper` (on a small output instead of HD, for time): the paper's ratio and ours per peer."""
+    pytest.importorskip("spandrel")
+    import json
+
+    from plksr_arch import benchmark
+    from plksr_arch.cli import main
+
+    monkeypatch.setattr(benchmark, "HD", (48, 64))
+    args = ["bench", "--paper", "--models", "PLKSR-tiny,SAFMN", "--runs", "1", "--warmup", "0"]
+    assert main([*args, "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| PLKSR-tiny | SAFMN |"))
+    assert row.split(" | ")[2:5:2] == ["-48.6%", "+19.4%"]  # the paper: 3.6 vs 7.0 ms, 65.3 vs 54.7 MB
+    report = json.loads((tmp_path / "b.json").read_text())
+    measured = {r["label"]: r for r in report["results"]}
+    latency = measured["PLKSR-tiny"]["latency_ms"] / measured["SAFMN"]["latency_ms"] - 1
+    assert report["paper"][0]["measured"]["latency"] == pytest.approx(latency)
+    assert f"{100 * latency:+.1f}%" in row

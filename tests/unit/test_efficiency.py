@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plksr_arch.benchmark import Result, speedups
-from plksr_arch.evaluation.efficiency import plot, table
+from plksr_arch.evaluation.efficiency import paper_comparison, paper_table, plot, table
 
 REFERENCE = "PLKSR (reference: fp32, NCHW, eager)"
 
@@ -39,12 +39,50 @@ def test_table_shows_labels_gemm_and_ratios() -> None:
     assert "SwinIR-light latency / PLKSR latency: 4.20" in text
 
 
-def test_latency_psnr_plot_looks_references_up_by_model_id(tmp_path: Path) -> None:
+def _paper_report() -> dict:
+    """A report with the peers the paper compares with (latencies chosen so that ratios are round)."""
+    results = [
+        Result("PLKSR", "PLKSR", "fp32", 100.0, 50.0, 850.0, 1, 1.0, 1.0),
+        Result("PLKSR", REFERENCE, "fp32", 120.0, 60.0, 850.0, 1, 1.0, 1.0),
+        Result("PLKSR-tiny", "PLKSR-tiny", "fp32", 30.0, 40.0, 270.0, 1, 1.0, 1.0),
+        Result("SRFormer-light", "SRFormer-light", "fp32", 400.0, 100.0, 125.0, 1, 1.0, 1.0),
+        Result("SAFMN", "SAFMN", "fp32", 20.0, 40.0, 40.0, 1, 1.0, 1.0),
+        Result("EDSR-baseline", "EDSR-baseline", "fp32", 90.0, 80.0, 230.0, 1, 1.0, 1.0),
+    ]
+    report = {"device": "cpu", "torch": "2", "scale": 4, "input": [180, 320], "output": [720, 1280], "runs": 5}
+    report.update(gemm_tflops={"fp32": 0.2}, results=[r.as_dict() for r in results])
+    return report
+
+
+def test_paper_comparison_sets_our_ratios_beside_the_papers() -> None:
+    """The paper's headline at x4: PLKSR has 68.1% less latency and 80.2% less memory than SRFormer-light; each peer
+    is compared with the variant of its table (SAFMN with PLKSR-tiny); peers outside the paper are left out."""
+    rows = {(r["variant"], r["peer"]): r for r in paper_comparison(_paper_report())}
+    assert list(rows) == [("PLKSR", "SRFormer-light"), ("PLKSR-tiny", "SAFMN")]
+    srformer = rows["PLKSR", "SRFormer-light"]
+    assert round(100 * srformer["paper"]["latency"], 1) == -68.1
+    assert round(100 * srformer["paper"]["memory"], 1) == -80.2
+    assert srformer["measured"] == pytest.approx({"latency": -0.75, "memory": -0.5})
+    assert rows["PLKSR-tiny", "SAFMN"]["measured"] == pytest.approx({"latency": 0.5, "memory": 0.0})
+    text = paper_table(_paper_report())
+    assert "| PLKSR | SRFormer-light | -68.1% | -75.0% | -80.2% | -50.0% |" in text
+    assert "Not measured (no implementation in basicsr or spandrel): EDSR, SwinIR-light, ELAN-light" in text
+
+
+def test_paper_headline_ratios_against_elan() -> None:
+    """The other headline pair, from the shipped efficiency table: 42.3% less latency, 45.6% less memory."""
+    from plksr_arch.evaluation import paper
+
+    ours, elan = paper.efficiency_of("PLKSR_DIV2K_x4"), paper.efficiency_of("ELAN-light_DIV2K_x4")
+    assert round(100 * (1 - ours["latency_ms"] / elan["latency_ms"]), 1) == 42.3
+    assert round(100 * (1 - ours["memory_mb"] / elan["memory_mb"]), 1) == 45.6
+
+
+def test_plot_draws_the_papers_figure_beside_ours(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    report = _report()
-    refs = {"PLKSR_x4": {"Urban100": {"psnr": 26.5}}, "SwinIR-light_x4": {"urban100": {"psnr": 26.4}}}
-    missing = plot(report, refs, str(tmp_path / "fig.png"))
-    assert missing == ["PLKSR-tiny"]  # the reference run is PLKSR: it shares PLKSR's PSNR
-    assert (tmp_path / "fig.png").stat().st_size > 5_000
-    with pytest.raises(ValueError, match="no model has an Urban100 PSNR"):
-        plot(report, {}, str(tmp_path / "none.png"))
+    missing = plot(_paper_report(), str(tmp_path / "fig.png"))
+    assert missing == ["EDSR-baseline"]  # not in the paper; PLKSR's reference run is not a method of its own
+    assert (tmp_path / "fig.png").stat().st_size > 20_000
+    only_ours = {**_paper_report(), "results": [_paper_report()["results"][-1]]}
+    with pytest.raises(ValueError, match="none of the measured models is in the paper's tables at x4"):
+        plot(only_ours, str(tmp_path / "none.png"))
