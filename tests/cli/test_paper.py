@@ -101,3 +101,23 @@ def test_bench_paper_prints_our_ratios_beside_the_papers(tmp_path: Path, monkeyp
     latency = measured["PLKSR-tiny"]["latency_ms"] / measured["SAFMN"]["latency_ms"] - 1
     assert report["paper"][0]["measured"]["latency"] == pytest.approx(latency)
     assert f"{100 * latency:+.1f}%" in row
+
+
+@pytest.mark.parametrize("variant", ["PLKSR", "PLKSR-tiny"])
+def test_readme_tables_are_the_packaged_rows_with_their_option_files(variant: str) -> None:
+    """README's paper tables are rendered from the package data and name option files that exist."""
+    from plksr_arch.evaluation import paper
+
+    from ..conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    for train in ("DIV2K", "DF2K"):
+        for scale in (2, 3, 4):
+            key = f"{variant}_{train}_x{scale}"
+            entry, eff = paper.results()[key], paper.efficiency_of(key)
+            cells = " | ".join(f"{entry[d]['psnr']:.2f}/{entry[d]['ssim']:.4f}" for d in paper.DATASETS)
+            files = f"`train_{key}.yml`, `test_{key}.yml`"
+            latency = f"{eff['latency_ms']} ms / {eff['memory_mb']} MB"
+            assert f"| {variant} | {train} | x{scale} | {cells} | {latency} | {files} |" in readme
+            assert (REPO / "options" / "train" / f"train_{key}.yml").is_file()
+            assert (REPO / "options" / "test" / f"test_{key}.yml").is_file()
