@@ -1,9 +1,9 @@
 """plksr-arch: PLKSR (Partial Large Kernel CNNs for Efficient Super-Resolution) as a BasicSR plugin.
 
 `import plksr_arch` installs the basicsr compatibility fixes (see `_compat`) and nothing heavier: torch and basicsr
-are not imported here. As soon as basicsr is imported, by anyone, it is patched and `PLKSR`, `PLKSRModel` and
-`ESRModel` are registered in its registries (at once, if basicsr was imported first). The public names below are
-imported on first use.
+are not imported here. As soon as basicsr is imported, by anyone, it is patched and `PLKSR`, `RealPLKSR`,
+`PLKSRModel` and `ESRModel` are registered in its registries (at once, if basicsr was imported first). The public
+names below are imported on first use.
 """
 
 from __future__ import annotations
@@ -22,12 +22,25 @@ _PUBLIC = {
     "PRESETS": "archs",
     "plksr": "archs",
     "plksr_tiny": "archs",
+    "RealPLKSR": "archs",
+    "realplksr": "archs",
     "load_model": "checkpoint",
     "Upscaler": "inference",
     "PLKSRModel": "models",
 }
 
-__all__ = ["PLKSR", "PRESETS", "PLKSRModel", "Upscaler", "__version__", "load_model", "plksr", "plksr_tiny"]
+__all__ = [
+    "PLKSR",
+    "PRESETS",
+    "PLKSRModel",
+    "RealPLKSR",
+    "Upscaler",
+    "__version__",
+    "load_model",
+    "plksr",
+    "plksr_tiny",
+    "realplksr",
+]
 
 
 def __getattr__(name: str) -> Any:

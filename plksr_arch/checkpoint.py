@@ -1,14 +1,17 @@
-"""Read PLKSR weights in every common layout and rebuild the network from the tensors alone.
+"""Read PLKSR and RealPLKSR weights in every common layout and rebuild the network from the tensors alone.
 
-Layouts: BasicSR checkpoints (`{"params": ...}`, `{"params_ema": ...}`, both: EMA wins, logged), raw state dicts,
-DataParallel/DDP `module.` prefixes, and `.safetensors` files. `.pth` files are read with `weights_only=True`, so
-no arbitrary object is ever unpickled.
+Layouts: BasicSR / traiNNer-redux checkpoints (`{"params": ...}`, `{"params_ema": ...}`, both: EMA wins, logged),
+neosr's (`params-ema`), raw state dicts, `module.` (DataParallel/DDP) and `netG.` prefixes, and `.safetensors` files.
+`.pth` files are read with `weights_only=True`, so no arbitrary object is ever unpickled.
 
-What the tensors tell (`detect_config`): dim (`feats.0`), n_blocks, the scale (`feats.<last>` has 3*s^2 outputs),
-the channel mixer (kernel sizes of `channe_mixer.0/2`), the large kernel type and size and the split ratio (`lk.*`),
-and EA (`attn.f.0`). What they cannot tell: `with_idt` (the identity branch has no weights; `convert()` folds it)
-and the dilations of an unconverted SparsePLK: pass those to `load_model` as keyword arguments, unless the file was
-written by `save_weights`, which stores the network's `hyperparameters` beside the weights.
+Which network: PLKSR's blocks have `channe_mixer` (the official typo), RealPLKSR's `channel_mixer`. What the
+tensors tell (`detect_config`): dim (`feats.0`), n_blocks, the scale (the tail conv has 3*s^2 outputs), the channel
+mixer (kernel sizes of `channe_mixer.0/2`), the large kernel type and size and the split ratio (`lk.*`), EA
+(`attn.f.0`), and for RealPLKSR the LayerNorm variant and DySample. What they cannot tell: PLKSR's `with_idt` (the
+identity branch has no weights; `convert()` folds it), the dilations of an unconverted SparsePLK, RealPLKSR's
+`norm_groups` (4 assumed, as every released RealPLKSR) and its training-only dropout: pass those to `load_model`
+as keyword arguments, unless the file was written by `save_weights` (or `plksr convert`), which stores the
+architecture and its `hyperparameters` beside the weights.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import logging
 import math
 import os.path as osp
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from .archs.plksr_arch import PLKSR
+from .archs.plksr_arch import PLKSR, GlobalSkipSR
+from .archs.realplksr_arch import RealPLKSR
 from .errors import UserError
 
 logger = logging.getLogger("plksr")
@@ -37,22 +41,34 @@ class CheckpointError(UserError):
 
 
 HYPERPARAMETERS = "hyperparameters"  # the key (torch files) or metadata entry (safetensors) `save_weights` adds
+ARCHITECTURE = "architecture"  # the same for the network's class name
+ARCHITECTURES: dict[str, type[GlobalSkipSR]] = {"PLKSR": PLKSR, "RealPLKSR": RealPLKSR}
+PARAM_KEYS = ("params_ema", "params-ema", "params")  # EMA first: BasicSR/traiNNer-redux, neosr, plain
+PREFIXES = ("module.", "netG.")
+
+
+class Checkpoint(NamedTuple):
+    """A read weights file: the network's state dict and, when the file stores them, its architecture name and
+    hyperparameters."""
+
+    state: dict[str, torch.Tensor]
+    hyperparameters: dict[str, Any] | None = None
+    architecture: str | None = None
 
 
 def read_state_dict(source: str | StateDict, *, param_key: str | None = None) -> dict[str, torch.Tensor]:
     """The network's state dict from a path (.pth/.pt/.ckpt or .safetensors) or an already loaded dict."""
-    return read_checkpoint(source, param_key=param_key)[0]
+    return read_checkpoint(source, param_key=param_key).state
 
 
-def read_checkpoint(
-    source: str | StateDict, *, param_key: str | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    """(state dict, the network's hyperparameters if the file stores them) from a path or a loaded dict.
+def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) -> Checkpoint:
+    """The state dict, and the architecture and hyperparameters if the file stores them, from a path or a dict.
 
-    BasicSR's `params_ema` is preferred over `params` unless `param_key` names one; `module.` prefixes are removed.
+    The EMA weights (`params_ema`, neosr's `params-ema`) are preferred over `params` unless `param_key` names one;
+    `module.` and `netG.` prefixes are removed.
     """
     name = source if isinstance(source, str) else "state dict"
-    hyperparameters = None
+    stored: dict[str, Any] = {}
     if isinstance(source, str):
         if not osp.isfile(source):
             raise FileNotFoundError(f"{source}: no such weights file")
@@ -62,8 +78,11 @@ def read_checkpoint(
 
             data: Any = load_file(source)
             with safe_open(source, "pt") as f:
-                stored = (f.metadata() or {}).get(HYPERPARAMETERS)
-            hyperparameters = json.loads(stored) if stored else None
+                metadata = f.metadata() or {}
+            if metadata.get(HYPERPARAMETERS):
+                stored[HYPERPARAMETERS] = json.loads(metadata[HYPERPARAMETERS])
+            if metadata.get(ARCHITECTURE):
+                stored[ARCHITECTURE] = metadata[ARCHITECTURE]
         else:
             try:
                 data = torch.load(source, map_location="cpu", weights_only=True)
@@ -77,50 +96,81 @@ def read_checkpoint(
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{name}: expected a state dict, got {type(data).__name__}")
     if isinstance(data.get(HYPERPARAMETERS), Mapping):
-        hyperparameters = dict(data[HYPERPARAMETERS])
-    keys = [param_key] if param_key else ["params_ema", "params"]
+        stored[HYPERPARAMETERS] = dict(data[HYPERPARAMETERS])
+    if isinstance(data.get(ARCHITECTURE), str):
+        stored[ARCHITECTURE] = data[ARCHITECTURE]
+    keys = [param_key] if param_key else list(PARAM_KEYS)
     found = next((k for k in keys if isinstance(data.get(k), Mapping)), None)
     if param_key and found is None:
         raise CheckpointError(f"{name}: no '{param_key}' entry (has: {', '.join(map(str, data))})")
     if found:
-        if found == "params_ema" and "params" in data:
-            logger.info(f"{name}: using the EMA weights ('params_ema'); pass param_key='params' for the others")
+        if found != "params" and "params" in data:
+            logger.info(f"{name}: using the EMA weights ('{found}'); pass param_key='params' for the others")
         data = data[found]
     state = {}
     for key, value in data.items():
+        if key in (HYPERPARAMETERS, ARCHITECTURE):
+            continue
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{name}: entry {key!r} is not a tensor (known layouts: params, params_ema, raw)")
-        state[key.removeprefix("module.")] = value
-    return state, hyperparameters
+            raise CheckpointError(
+                f"{name}: entry {key!r} is not a tensor (known layouts: {', '.join(PARAM_KEYS)}, raw)"
+            )
+        state[key] = value
+    for prefix in PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k.removeprefix(prefix): v for k, v in state.items()}
+    return Checkpoint(state, stored.get(HYPERPARAMETERS), stored.get(ARCHITECTURE))
 
 
-def detect_config(state: StateDict, name: str = "state dict") -> dict[str, Any]:
-    """PLKSR keyword arguments (dim, n_blocks, upscaling_factor, ccm_type, kernel_size, split_ratio, lk_type,
-    use_ea and the SparsePLK kernels) read from the tensors' names and shapes."""
+def detect_architecture(state: StateDict, name: str = "state dict") -> str:
+    """'PLKSR' or 'RealPLKSR' from the block keys (`channe_mixer` vs `channel_mixer`; without blocks, the index
+    of the tail conv: RealPLKSR has a dropout slot before it)."""
+    if any(".channel_mixer." in k for k in state):
+        return "RealPLKSR"
+    if any(".channe_mixer." in k for k in state) or "feats.1.weight" in state:
+        return "PLKSR"
+    if "feats.2.weight" in state:
+        return "RealPLKSR"
+    raise CheckpointError(f"{name}: neither a PLKSR nor a RealPLKSR state dict (no feats.N.channe_mixer/channel_mixer)")
+
+
+def detect_config(state: StateDict, name: str = "state dict", architecture: str = "PLKSR") -> dict[str, Any]:
+    """Keyword arguments of `architecture` read from the tensors' names and shapes: PLKSR's dim, n_blocks,
+    upscaling_factor, ccm_type, kernel_size, split_ratio, lk_type, use_ea and the SparsePLK kernels; RealPLKSR's
+    dim, n_blocks, upscaling_factor, kernel_size, split_ratio, use_ea, layer_norm and dysample."""
 
     def get(key: str) -> torch.Tensor:
         if key not in state:
-            raise CheckpointError(f"{name}: missing {key!r}: not a PLKSR state dict")
+            raise CheckpointError(f"{name}: missing {key!r}: not a {architecture} state dict")
         return state[key]
 
+    real = architecture == "RealPLKSR"
+    mixer_key = ".channel_mixer." if real else ".channe_mixer."
     dim = get("feats.0.weight").shape[0]
-    blocks = {int(k.split(".")[1]) for k in state if k.startswith("feats.") and ".channe_mixer." in k}
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("feats.") and mixer_key in k}
     n_blocks = len(blocks)
     if blocks != set(range(1, n_blocks + 1)):
-        raise CheckpointError(f"{name}: PLK blocks {sorted(blocks)} are not numbered 1..{n_blocks}")
-    out_channels = get(f"feats.{n_blocks + 1}.weight").shape[0]
+        raise CheckpointError(f"{name}: blocks {sorted(blocks)} are not numbered 1..{n_blocks}")
+    tail = n_blocks + (2 if real else 1)  # RealPLKSR has a Dropout2d slot before the tail conv
+    out_channels = get(f"feats.{tail}.weight").shape[0]
     scale = math.isqrt(out_channels // 3)
     if 3 * scale**2 != out_channels:
-        raise CheckpointError(f"{name}: feats.{n_blocks + 1} has {out_channels} outputs, not 3 x scale^2")
+        raise CheckpointError(f"{name}: feats.{tail} has {out_channels} outputs, not 3 x scale^2")
     config: dict[str, Any] = {"dim": dim, "n_blocks": n_blocks, "upscaling_factor": scale}
+    block = "feats.1."
+    if real:
+        config.update(dysample="to_img.init_pos" in state, layer_norm=block + "layer_norm.weight" in state)
     if n_blocks == 0:
         return config
-    block = "feats.1."
+    config["use_ea"] = block + "attn.f.0.weight" in state
+    if real:
+        weight = get(block + "lk.conv.weight")
+        config.update(kernel_size=weight.shape[-1], split_ratio=weight.shape[0] / dim)
+        return config
     mixer = (get(block + "channe_mixer.0.weight").shape[-1], get(block + "channe_mixer.2.weight").shape[-1])
     if mixer not in _MIXERS:
         raise CheckpointError(f"{name}: channel mixer kernels {mixer} match none of CCM, ICCM, DCCM")
     config["ccm_type"] = _MIXERS[mixer]
-    config["use_ea"] = block + "attn.f.0.weight" in state
     if block + "lk.conv.weight" in state:
         weight = state[block + "lk.conv.weight"]
         config.update(lk_type="PLK", kernel_size=weight.shape[-1])
@@ -142,16 +192,21 @@ def detect_config(state: StateDict, name: str = "state dict") -> dict[str, Any]:
 
 def load_model(
     source: str | StateDict, *, param_key: str | None = None, convert: bool = True, **overrides: Any
-) -> PLKSR:
-    """A PLKSR in eval mode with `source`'s weights loaded strictly. Its configuration is the hyperparameters the
-    file stores (`save_weights` writes them), else what the tensors tell (`detect_config`).
+) -> PLKSR | RealPLKSR:
+    """A PLKSR or RealPLKSR in eval mode with `source`'s weights loaded strictly. The architecture and configuration
+    are what the file stores (`save_weights` writes them), else what the tensors tell (`detect_architecture`,
+    `detect_config`).
 
-    `overrides` set what the tensors cannot tell (e.g. `sparse_dilations`, `with_idt`); `convert` re-parameterises
-    for inference (a no-op for PLK). Raises CheckpointError naming the file and the mismatching keys.
+    `overrides` set what the tensors cannot tell (e.g. `sparse_dilations`, `with_idt`, `norm_groups`); `convert`
+    re-parameterises a PLKSR for inference (a no-op for PLK). Raises CheckpointError naming the file and the
+    mismatching keys.
     """
     name = source if isinstance(source, str) else "state dict"
-    state, stored = read_checkpoint(source, param_key=param_key)
-    config = {**(stored or detect_config(state, name)), **overrides}
+    state, stored, architecture = read_checkpoint(source, param_key=param_key)
+    architecture = architecture or detect_architecture(state, name)
+    if architecture not in ARCHITECTURES:
+        raise CheckpointError(f"{name}: architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    config = {**(stored or detect_config(state, name, architecture)), **overrides}
     if stored is None and config.get("lk_type") == "SparsePLK" and "sparse_dilations" not in overrides:
         raise CheckpointError(
             f"{name}: an unconverted SparsePLK checkpoint does not store its dilations: "
@@ -164,32 +219,36 @@ def load_model(
     ):
         config["use_max_kernel"] = True
         config["sparse_kernels"] = config["sparse_kernels"][:-1]
-    model = PLKSR(**config)
+    model = ARCHITECTURES[architecture](**config)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
         raise CheckpointError(
-            f"{name}: weights do not fit PLKSR({config}): {str(err).splitlines()[-1].strip()}"
+            f"{name}: weights do not fit {architecture}({config}): {str(err).splitlines()[-1].strip()}"
         ) from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
-            f"{name}: weights do not match PLKSR({config}): missing {result.missing_keys[:5]}, "
+            f"{name}: weights do not match {architecture}({config}): missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )
     model.eval()
-    return model.convert() if convert else model
+    return model.convert() if convert and isinstance(model, PLKSR) else model
 
 
-def save_weights(model: nn.Module, path: str, param_key: str = "params") -> None:
+def save_weights(model: nn.Module, path: str, param_key: str = "params", half: bool = False) -> None:
     """Save `model`'s weights in BasicSR's layout (`{param_key: state_dict}`), or as safetensors by extension, with
-    the network's `hyperparameters` (a `hyperparameters` entry, or safetensors metadata) when it has them, so
-    `load_model` rebuilds it exactly (with_idt and SparsePLK's dilations are not in the tensors)."""
+    the network's class name and `hyperparameters` (`architecture` / `hyperparameters` entries, or safetensors
+    metadata) when it has them, so `load_model` rebuilds it exactly (with_idt, SparsePLK's dilations and
+    RealPLKSR's norm_groups are not in the tensors). `half` stores floating-point tensors as fp16."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     hyperparameters = getattr(model, HYPERPARAMETERS, None)
+    stored = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: hyperparameters} if hyperparameters else {}
     if path.endswith(".safetensors"):
         from safetensors.torch import save_file
 
-        metadata = {HYPERPARAMETERS: json.dumps(hyperparameters)} if hyperparameters else None
-        save_file(state, path, metadata=metadata)
+        metadata = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: json.dumps(hyperparameters)}
+        save_file(state, path, metadata=metadata if hyperparameters else None)
     else:
-        torch.save({param_key: state, **({HYPERPARAMETERS: hyperparameters} if hyperparameters else {})}, path)
+        torch.save({param_key: state, **stored}, path)

@@ -1,4 +1,4 @@
-"""Register PLKSR in BasicSR's ARCH_REGISTRY and PLKSRModel in MODEL_REGISTRY (idempotent, reload-safe)."""
+"""Register PLKSR and RealPLKSR (ARCH_REGISTRY) and PLKSRModel (MODEL_REGISTRY) in BasicSR; idempotent, reload-safe."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY, Registry
 
 from .archs.plksr_arch import PLKSR
+from .archs.realplksr_arch import RealPLKSR
 from .models.plksr_model import PLKSRModel
 
 
@@ -31,7 +32,9 @@ def register(registry: Registry, obj: Any, name: str | None = None) -> None:
 
 
 def register_all() -> None:
-    """PLKSR (arch), PLKSRModel (model) and ESRModel, the name the official option files use for the model."""
+    """PLKSR and RealPLKSR (archs), PLKSRModel (model) and ESRModel, the name the official option files use for the
+    model."""
     register(ARCH_REGISTRY, PLKSR)
+    register(ARCH_REGISTRY, RealPLKSR)
     register(MODEL_REGISTRY, PLKSRModel)
     register(MODEL_REGISTRY, PLKSRModel, "ESRModel")

@@ -1,5 +1,6 @@
-"""PLKSR network modules (torch only; registration happens in `plksr_arch.registration`)."""
+"""PLKSR and RealPLKSR network modules (torch only; registration happens in `plksr_arch.registration`)."""
 
 from .plksr_arch import PLKSR, PRESETS, plksr, plksr_tiny
+from .realplksr_arch import RealPLKSR, realplksr
 
-__all__ = ["PLKSR", "PRESETS", "plksr", "plksr_tiny"]
+__all__ = ["PLKSR", "PRESETS", "RealPLKSR", "plksr", "plksr_tiny", "realplksr"]

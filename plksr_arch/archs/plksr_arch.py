@@ -266,7 +266,72 @@ def _repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
     return x.unsqueeze(2).expand(b, c, n, h, w).reshape(b, c * n, h, w)
 
 
-class PLKSR(nn.Module):
+Check = tuple[str, Any, Callable[[], bool], str]  # (argument, value, valid?, what is expected)
+
+
+def _is_int(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def shared_checks(dim: Any, n_blocks: Any, upscaling_factor: Any, kernel_size: Any, split_ratio: Any) -> list[Check]:
+    """The argument checks PLKSR and RealPLKSR share, in an order where later checks may rely on earlier ones."""
+    return [
+        ("dim", dim, lambda: _is_int(dim, 1), "a positive int"),
+        ("n_blocks", n_blocks, lambda: _is_int(n_blocks, 0), "an int >= 0"),
+        ("upscaling_factor", upscaling_factor, lambda: _is_int(upscaling_factor, 1), "an int >= 1"),
+        ("kernel_size", kernel_size, lambda: _is_int(kernel_size, 1) and kernel_size % 2, "a positive odd int"),
+        (
+            "split_ratio",
+            split_ratio,
+            lambda: isinstance(split_ratio, (int, float)) and int(dim * split_ratio) >= 1 and split_ratio <= 1,
+            f"in (0, 1] with int(dim * split_ratio) >= 1 (dim={dim})",
+        ),
+    ]
+
+
+def validate(network: str, checks: list[Check]) -> None:
+    """Raise ValueError naming the first invalid argument."""
+    for name, value, valid, expected in checks:
+        if not valid():
+            raise ValueError(f"{network}: {name}={value!r} is invalid, expected {expected}")
+
+
+class GlobalSkipSR(nn.Module):
+    """What PLKSR and RealPLKSR share: `to_img(feats(x) + skip(x))` where the skip repeats the input s^2 times along
+    channels (a nearest-neighbour upsample after the pixel shuffle). Subclasses build `feats` and `to_img` and set
+    `upscaling_factor`, `is_coreml` and `hyperparameters`."""
+
+    hyperparameters: dict[str, Any]
+    feats: nn.Sequential
+    to_img: nn.Module
+    upscaling_factor: int
+    is_coreml: bool = False
+
+    def _skip(self, x: torch.Tensor) -> torch.Tensor:
+        """The global skip: the input repeated s^2 times along channels (nearest-neighbour after the shuffle)."""
+        n = self.upscaling_factor**2
+        return _repeat_channels(x, n) if self.is_coreml else torch.repeat_interleave(x, n, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_img(self.feats(x) + self._skip(x))
+
+    def mixed_forward(self, x: torch.Tensor, body_dtype: torch.dtype | None) -> torch.Tensor:
+        """`forward` with the body (`feats`) under `body_dtype` autocast and the global skip, its addition and the
+        upsampler in fp32, so low precision only touches the predicted residual; fp32 out (None: plain fp32)."""
+        with torch.autocast(x.device.type, dtype=body_dtype, enabled=body_dtype is not None):
+            features = self.feats(x)
+        return self.to_img(features.float() + self._skip(x.float()))
+
+    def activation_bytes_per_pixel(self, element_size: int) -> int:
+        """Peak bytes per LR pixel of an inference pass whose body keeps `element_size`-byte activations, with a
+        margin: about eight `dim`-channel maps (DCCM doubles the width) plus the fp32 input, skip and output.
+        Measured with `plksr bench` (PLKSR x4, 180x320, fresh process): 1,230 B/px in bf16 and 2,436 B/px in fp32,
+        against 1,600 and 2,624 from this estimate."""
+        dim, scale = self.hyperparameters["dim"], self.upscaling_factor
+        return int(dim * element_size * 8 + 3 * scale**2 * 4 * 3)
+
+
+class PLKSR(GlobalSkipSR):
     """Partial Large Kernel CNN for efficient Super-Resolution (PLKSR).
 
     `feats = conv3x3(3 -> dim), PLKBlock x n_blocks, conv3x3(dim -> 3 * s * s)`; the output is
@@ -292,8 +357,6 @@ class PLKSR(nn.Module):
     with the global skip in fp32; `activation_bytes_per_pixel` estimates the memory of an inference pass.
     """
 
-    hyperparameters: dict[str, Any]
-
     @store_hyperparameters
     def __init__(
         self,
@@ -313,22 +376,9 @@ class PLKSR(nn.Module):
         is_coreml: bool = False,
     ) -> None:
         super().__init__()
-
-        def is_int(v: object, low: int) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-        checks = [  # (argument, value, valid?, expected), evaluated in order so later checks may rely on earlier ones
-            ("dim", dim, lambda: is_int(dim, 1), "a positive int"),
-            ("n_blocks", n_blocks, lambda: is_int(n_blocks, 0), "an int >= 0"),
-            ("upscaling_factor", upscaling_factor, lambda: is_int(upscaling_factor, 1), "an int >= 1"),
+        checks = [
+            *shared_checks(dim, n_blocks, upscaling_factor, kernel_size, split_ratio),
             ("ccm_type", ccm_type, lambda: ccm_type in CCM_TYPES, f"one of {', '.join(CCM_TYPES)}"),
-            ("kernel_size", kernel_size, lambda: is_int(kernel_size, 1) and kernel_size % 2, "a positive odd int"),
-            (
-                "split_ratio",
-                split_ratio,
-                lambda: isinstance(split_ratio, (int, float)) and int(dim * split_ratio) >= 1 and split_ratio <= 1,
-                f"in (0, 1] with int(dim * split_ratio) >= 1 (dim={dim})",
-            ),
             ("lk_type", lk_type, lambda: lk_type in LK_TYPES, f"one of {', '.join(LK_TYPES)}"),
             (
                 "kernel_size",
@@ -343,9 +393,7 @@ class PLKSR(nn.Module):
                 f"as long as sparse_kernels ({len(sparse_kernels)})",
             ),
         ]
-        for name, value, valid, expected in checks:
-            if not valid():
-                raise ValueError(f"PLKSR: {name}={value!r} is invalid, expected {expected}")
+        validate("PLKSR", checks)
         self.upscaling_factor = upscaling_factor
         self.is_coreml = is_coreml
         head = nn.Conv2d(3, dim, 3, 1, 1)  # built before the blocks, as officially: same random stream
@@ -368,29 +416,6 @@ class PLKSR(nn.Module):
         _init_weight(self.feats[0])
         _init_weight(self.feats[-1])
         self.to_img = nn.PixelShuffle(upscaling_factor)
-
-    def _skip(self, x: torch.Tensor) -> torch.Tensor:
-        """The global skip: the input repeated s^2 times along channels (nearest-neighbour after the shuffle)."""
-        n = self.upscaling_factor**2
-        return _repeat_channels(x, n) if self.is_coreml else torch.repeat_interleave(x, n, dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_img(self.feats(x) + self._skip(x))
-
-    def mixed_forward(self, x: torch.Tensor, body_dtype: torch.dtype | None) -> torch.Tensor:
-        """`forward` with the body (`feats`) under `body_dtype` autocast and the global skip, its addition and the
-        pixel shuffle in fp32, so low precision only touches the predicted residual; fp32 out (None: plain fp32)."""
-        with torch.autocast(x.device.type, dtype=body_dtype, enabled=body_dtype is not None):
-            features = self.feats(x)
-        return self.to_img(features.float() + self._skip(x.float()))
-
-    def activation_bytes_per_pixel(self, element_size: int) -> int:
-        """Peak bytes per LR pixel of an inference pass whose body keeps `element_size`-byte activations, with a
-        margin: about eight `dim`-channel maps (DCCM doubles the width) plus the fp32 input, skip and output.
-        Measured with `plksr bench` (PLKSR x4, 180x320, fresh process): 1,230 B/px in bf16 and 2,436 B/px in fp32,
-        against 1,600 and 2,624 from this estimate."""
-        dim, scale = self.hyperparameters["dim"], self.upscaling_factor
-        return int(dim * element_size * 8 + 3 * scale**2 * 4 * 3)
 
     @torch.no_grad()
     def convert(self) -> PLKSR:

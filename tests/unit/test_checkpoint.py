@@ -77,8 +77,10 @@ def test_load_model_refuses_pickled_objects_and_bad_weights(tmp_path: Path) -> N
         load_model(str(evil))
     with pytest.raises(FileNotFoundError, match="nope.pth: no such weights file"):
         load_model(str(tmp_path / "nope.pth"))
-    with pytest.raises(CheckpointError, match="missing 'feats.0.weight': not a PLKSR state dict"):
+    with pytest.raises(CheckpointError, match="state dict: neither a PLKSR nor a RealPLKSR state dict"):
         load_model({"conv.weight": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match="missing 'feats.0.weight': not a PLKSR state dict"):
+        load_model({"feats.1.channe_mixer.0.weight": torch.zeros(1)})
     state = _net().state_dict()
     state["feats.1.refine.weight"] = torch.zeros(3, 3, 1, 1)
     with pytest.raises(CheckpointError, match="weights do not fit PLKSR"):
@@ -121,3 +123,68 @@ def test_convert_keeps_the_hyperparameters_true() -> None:
     rebuilt = PLKSR(**net.hyperparameters).eval()
     rebuilt.load_state_dict(net.state_dict(), strict=True)
     torch.testing.assert_close(rebuilt(x), expected, rtol=1e-4, atol=1e-5)
+
+
+REAL_VARIANTS = [
+    pytest.param({"upscaling_factor": 4}, id="GroupNorm-x4"),
+    pytest.param({"upscaling_factor": 2, "layer_norm": True, "use_ea": False}, id="LayerNorm-x2"),
+    pytest.param({"upscaling_factor": 3, "dysample": True}, id="DySample-x3"),
+    pytest.param({"upscaling_factor": 4, "dysample": True, "layer_norm": True}, id="DySample-LayerNorm-x4"),
+    pytest.param({"upscaling_factor": 1, "dysample": True}, id="DySample-x1"),
+]
+
+
+@pytest.mark.parametrize("config", REAL_VARIANTS)
+def test_realplksr_is_told_from_plksr_and_its_options_read_from_the_tensors(config: dict) -> None:
+    from plksr_arch import RealPLKSR
+    from plksr_arch.checkpoint import detect_architecture
+
+    net = RealPLKSR(**{**SMALL, **config}).eval()
+    state = net.state_dict()
+    assert detect_architecture(state) == "RealPLKSR" and detect_architecture(_net().state_dict()) == "PLKSR"
+    detected = detect_config(state, architecture="RealPLKSR")
+    expected = {**SMALL, "split_ratio": 0.25, "use_ea": True, "layer_norm": False, "dysample": False, **config}
+    assert detected == expected
+    x = torch.rand(1, 3, 10, 12)
+    loaded = load_model(state)
+    assert isinstance(loaded, RealPLKSR)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x))
+
+
+def test_neosr_traiNNer_and_prefixed_layouts(tmp_path: Path) -> None:
+    """neosr's `params-ema`, `netG.` and `module.` prefixes, raw safetensors (traiNNer-redux's default)."""
+    from safetensors.torch import save_file
+
+    from plksr_arch import RealPLKSR
+
+    net = RealPLKSR(**SMALL, upscaling_factor=2).eval()
+    other = RealPLKSR(**SMALL, upscaling_factor=2).eval()
+    state = net.state_dict()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        expected = net(x)
+    torch.save({"params": other.state_dict(), "params-ema": state}, tmp_path / "neosr.pth")
+    torch.save({f"netG.{k}": v for k, v in state.items()}, tmp_path / "netg.pth")
+    torch.save({"params_ema": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "ddp.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "raw.safetensors"))
+    for file in ("neosr.pth", "netg.pth", "ddp.pth", "raw.safetensors"):
+        with torch.no_grad():
+            torch.testing.assert_close(load_model(str(tmp_path / file))(x), expected, msg=file)
+    assert not torch.equal(load_model(str(tmp_path / "neosr.pth"), param_key="params")(x), expected)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_saved_files_name_their_architecture(tmp_path: Path, suffix: str) -> None:
+    """What the tensors cannot tell (norm_groups) comes back from the file, with the architecture."""
+    from plksr_arch import RealPLKSR
+    from plksr_arch.checkpoint import read_checkpoint
+
+    net = RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8).eval()
+    path = str(tmp_path / f"w{suffix}")
+    save_weights(net, path, half=True)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.architecture == "RealPLKSR" and checkpoint.hyperparameters["norm_groups"] == 8
+    assert all(v.dtype == torch.float16 for k, v in checkpoint.state.items() if k != "to_img.init_pos")
+    loaded = load_model(path)
+    assert isinstance(loaded, RealPLKSR) and loaded.feats[1].norm.num_groups == 8
