@@ -48,7 +48,7 @@ def test_train_files_follow_the_paper_recipe(path: Path) -> None:
     assert ds["io_backend"]["type"] == "lmdb" and ds["use_hflip"] and ds["use_rot"]
     assert train["pixel_opt"]["type"] == "L1Loss" and train["optim_g"]["betas"] == [0.9, 0.99]
     assert opt["use_amp"] is True
-    finetune = "tiny" not in path.name and opt["scale"] in (3, 4)
+    finetune = path.name.startswith("train_PLKSR_") and opt["scale"] in (3, 4)  # PLKSR-tiny, RealPLKSR: scratch
     if finetune:
         assert train["optim_g"]["lr"] == 1e-4 and train["total_iter"] == 50_000
         assert "_x2/" in opt["path"]["pretrain_network_g"]
