@@ -61,12 +61,8 @@ def read_state_dict(source: str | StateDict, *, param_key: str | None = None) ->
     return read_checkpoint(source, param_key=param_key).state
 
 
-def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) -> Checkpoint:
-    """The state dict, and the architecture and hyperparameters if the file stores them, from a path or a dict.
-
-    The EMA weights (`params_ema`, neosr's `params-ema`) are preferred over `params` unless `param_key` names one;
-    `module.` and `netG.` prefixes are removed.
-    """
+def _load(source: str | StateDict) -> tuple[Mapping, dict[str, Any]]:
+    """The file's (or dict's) top-level mapping and what it stores besides weights (architecture, hyperparameters)."""
     name = source if isinstance(source, str) else "state dict"
     stored: dict[str, Any] = {}
     if isinstance(source, str):
@@ -99,6 +95,29 @@ def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) ->
         stored[HYPERPARAMETERS] = dict(data[HYPERPARAMETERS])
     if isinstance(data.get(ARCHITECTURE), str):
         stored[ARCHITECTURE] = data[ARCHITECTURE]
+    return data, stored
+
+
+def ema_key(source: str, ema: bool) -> str:
+    """The entry of a checkpoint holding its EMA weights (`params_ema`, neosr's `params-ema`) or, with `ema=False`,
+    its plain ones (`params`); CheckpointError naming the file and its entries when it has none."""
+    data, _ = _load(source)
+    wanted = [k for k in PARAM_KEYS if k != "params"] if ema else ["params"]
+    found = next((k for k in wanted if isinstance(data.get(k), Mapping)), None)
+    if found is None:
+        entries = ", ".join(k for k in map(str, data) if isinstance(data.get(k), Mapping)) or "none: raw weights"
+        raise CheckpointError(f"{source}: no {' or '.join(wanted)} entry (weight sets: {entries})")
+    return found
+
+
+def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) -> Checkpoint:
+    """The state dict, and the architecture and hyperparameters if the file stores them, from a path or a dict.
+
+    The EMA weights (`params_ema`, neosr's `params-ema`) are preferred over `params` unless `param_key` names one;
+    `module.` and `netG.` prefixes are removed.
+    """
+    name = source if isinstance(source, str) else "state dict"
+    data, stored = _load(source)
     keys = [param_key] if param_key else list(PARAM_KEYS)
     found = next((k for k in keys if isinstance(data.get(k), Mapping)), None)
     if param_key and found is None:

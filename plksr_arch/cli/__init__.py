@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import USER_ERROR, UserError
-from . import bench, demo, infer, plot, prepare, table, test, train
+from . import bench, convert, demo, infer, plot, prepare, table, test, train
 
 COMMANDS = {
     "train": train,
@@ -23,6 +23,7 @@ COMMANDS = {
     "plot": plot,
     "infer": infer,
     "bench": bench,
+    "convert": convert,
 }
 
 

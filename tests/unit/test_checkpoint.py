@@ -188,3 +188,27 @@ def test_saved_files_name_their_architecture(tmp_path: Path, suffix: str) -> Non
     assert all(v.dtype == torch.float16 for k, v in checkpoint.state.items() if k != "to_img.init_pos")
     loaded = load_model(path)
     assert isinstance(loaded, RealPLKSR) and loaded.feats[1].norm.num_groups == 8
+
+
+@pytest.mark.parametrize("network", [{"type": "PLKSR"}, {"type": "RealPLKSR", "dysample": True}])
+def test_training_checkpoints_load_in_spandrel(tmp_path: Path, network: dict) -> None:
+    """What `plksr train` writes (PLKSRModel.save_network, BasicSR's layout) loads in spandrel's ModelLoader, the
+    loader of chaiNNer, and gives our outputs."""
+    from basicsr.models import build_model
+
+    from plksr_arch.options import load_options
+
+    from ..conftest import make_pairs, train_options, write_yaml
+
+    spandrel = pytest.importorskip("spandrel")
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2))
+    opt["network_g"] = {**network, **SMALL, "upscaling_factor": 2}
+    model = build_model(load_options(str(write_yaml(tmp_path / "o.yml", opt)), is_train=True, root=str(tmp_path)))
+    path = Path(model.opt["path"]["models"]) / "net_g_1.pth"
+    path.parent.mkdir(parents=True)
+    model.save_network(model.net_g, "net_g", 1)
+    descriptor = spandrel.ModelLoader().load_from_file(str(path))
+    assert type(descriptor.model).__name__ == network["type"] and descriptor.scale == 2
+    x = torch.rand(1, 3, 10, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(descriptor.model.eval()(x), load_model(str(path))(x), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,35 @@
+"""`plksr convert IN OUT [--ema|--no-ema] [--half]`: PLKSR/RealPLKSR weights between .pth and .safetensors, with the
+architecture and hyperparameters stored so that nothing needs guessing later."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("convert", help="convert weights between .pth and .safetensors (any known layout in)")
+    parser.add_argument("input", help="weights in any layout load_model reads (BasicSR, neosr, traiNNer-redux, raw)")
+    parser.add_argument("output", help=".pth (BasicSR layout: {'params': ...}) or .safetensors")
+    ema = parser.add_mutually_exclusive_group()
+    ema.add_argument("--ema", dest="ema", action="store_true", default=None, help="take the EMA weights (required)")
+    ema.add_argument("--no-ema", dest="ema", action="store_false", help="take the non-EMA weights ('params')")
+    parser.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import ema_key, load_model, read_checkpoint, save_weights
+    from ..errors import UserError
+
+    if not args.output.endswith((".pth", ".pt", ".safetensors")):
+        raise UserError(f"{args.output}: the output must end in .pth, .pt or .safetensors")
+    param_key = ema_key(args.input, args.ema) if args.ema is not None else None
+    stored = read_checkpoint(args.input, param_key=param_key)
+    model = load_model(args.input, param_key=param_key, convert=False)
+    save_weights(model, args.output, half=args.half)
+    name = type(model).__name__
+    if stored.hyperparameters is None:
+        unknown = {"RealPLKSR": "norm_groups=4", "PLKSR": "with_idt=False"}[name]
+        print(f"{args.input}: stores no hyperparameters: read from the tensors, {unknown} assumed")
+    settings = ", ".join(f"{k}={v}" for k, v in model.hyperparameters.items())
+    print(f"{args.output}: {name}({settings}), {'fp16' if args.half else 'fp32'}, weights '{param_key or 'default'}'")
+    return 0
