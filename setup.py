@@ -36,7 +36,20 @@ setup(
         "plot": ["matplotlib"],
         # `plksr bench --paper`: the compared methods spandrel implements (SRFormer lives in its extra arches).
         "bench": ["spandrel", "spandrel_extra_arches"],
-        "dev": ["pytest", "ruff", "matplotlib", "spandrel", "spandrel_extra_arches"],
+        # `plksr export` (ONNX, checked with onnxruntime; torch's exporter needs onnxscript) and `--format coreml`.
+        "export": ["onnx", "onnxscript", "onnxruntime"],
+        "coreml": ["coremltools"],
+        "dev": [
+            "pytest",
+            "ruff",
+            "matplotlib",
+            "spandrel",
+            "spandrel_extra_arches",
+            "onnx",
+            "onnxscript",
+            "onnxruntime",
+            "coremltools",
+        ],
     },
     entry_points={"console_scripts": ["plksr = plksr_arch.cli:main"]},
     classifiers=[

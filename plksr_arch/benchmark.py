@@ -22,6 +22,7 @@ from .measure import count_flops, cuda_peak_mib, gemm_tflops, rss_peak_mib, time
 from .runtime import autocast_dtype, cpu_has_native_bf16, cpu_isa, memory_format
 
 HD = (720, 1280)
+ONNXRUNTIME = "onnxruntime"  # the mode of a run through onnxruntime's CPU provider (fp32 ONNX export)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,23 @@ def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, size: tuple[i
     queue.put(rss_peak_mib(make_run(name, peers(scale)[name](), mode, torch.device("cpu"), x, plain=plain)))
 
 
+def onnxruntime_run(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    """`model` exported to ONNX for `x`'s static shape (a temporary file) and run by onnxruntime's CPU provider."""
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    from .export import export_onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        export_onnx(model, path, static=tuple(x.shape[-2:]))
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feed = {"input": x.cpu().numpy()}
+    return lambda: session.run(None, feed)
+
+
 def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float:
     """Peak RSS increase of the first forward pass of `name` in `mode` (input `input_size(scale)`), in a fresh
     (spawned) process; scripts that call `bench` on a CPU need the `if __name__ == "__main__":` guard that spawning
@@ -214,9 +232,12 @@ def make_run(
     name: str, model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, plain: bool = False
 ) -> Callable[[], object]:
     """The call to time: PLKSR models through `Upscaler.forward` (low-precision body, fp32 skip) unless `plain`,
-    peers plainly under autocast. Building it moves the model to the mode's memory format."""
+    peers plainly under autocast, any model through onnxruntime (CPU, fp32) in mode `onnxruntime`. Building it
+    moves the model to the mode's memory format."""
     from .inference import Upscaler
 
+    if mode == ONNXRUNTIME:
+        return onnxruntime_run(model, x)
     if name.startswith("PLKSR") and not plain:
         forward = Upscaler(model, device, mode).forward
         return lambda: forward(x)
@@ -235,7 +256,8 @@ def _measure(
     ms = time_runs(run, config.device, config.warmup, config.runs)
     flops, params = size
     tflops = flops / (ms / 1000) / 1e12
-    return Result(*ids, mode, ms, peak_mib, flops / 1e9, params, tflops, tflops / config.gemm[mode])
+    gemm = config.gemm["fp32" if mode == ONNXRUNTIME else mode]
+    return Result(*ids, mode, ms, peak_mib, flops / 1e9, params, tflops, tflops / gemm)
 
 
 def bench(
@@ -245,14 +267,22 @@ def bench(
     warmup: int = 2,
     runs: int = 10,
     log: Callable[[str], None] = print,
+    backends: tuple[str, ...] = (),
 ) -> dict:
     """Benchmark `names` (keys of `peers`) at HD output; PLKSR also as the reference runs it (fp32, NCHW, eager).
 
     Each model runs once in every mode of `modes_for(device)` (after one warm-up) and is measured in its fastest.
     PLKSR's modes use `Upscaler`'s forward pass (low-precision body, fp32 global skip). CPU peak memory comes from
-    a fresh process per model, so models do not inherit each other's freed memory.
+    a fresh process per model, so models do not inherit each other's freed memory. `backends=("onnxruntime",)` adds
+    a row per PLKSR model run by onnxruntime's CPU provider (fp32 ONNX export, static HD input).
     """
     factories = peers(scale)
+    if ONNXRUNTIME in backends:
+        if device.type != "cpu":
+            raise UserError(f"--backend {ONNXRUNTIME}: measures onnxruntime's CPU provider; use --device cpu")
+        from .export import ONNX_PACKAGES, require
+
+        require(ONNX_PACKAGES, "export")
     unknown = [n for n in names if n not in factories]
     if unknown:
         raise UserError(f"models: {', '.join(unknown)} unknown (known: {', '.join(factories)})")
@@ -292,6 +322,10 @@ def bench(
             plain = make_run(name, copy.deepcopy(model), "fp32", device, x, plain=True)
             label = "PLKSR (reference: fp32, NCHW, eager)"
             results.append(_measure(config, (name, label), "fp32", plain, peak("fp32", plain=True), size))
+        if ONNXRUNTIME in backends and name.startswith("PLKSR"):
+            run = make_run(name, model, ONNXRUNTIME, device, x)
+            label = f"{name} (onnxruntime CPU)"
+            results.append(_measure(config, (name, label), ONNXRUNTIME, run, peak(ONNXRUNTIME), size))
         del model
     out = {
         "device": _device_name(device),
@@ -310,11 +344,12 @@ def bench(
 
 
 def speedups(results: list[Result]) -> dict[str, float]:
-    """Latency of each other run (not PLKSR-tiny; PLKSR's reference run included) divided by PLKSR's, by label."""
+    """Latency of each other run (not PLKSR-tiny's; PLKSR's reference and onnxruntime runs included) divided by
+    PLKSR's, by label."""
     ours = next((r for r in results if r.label == "PLKSR"), None)
     if ours is None:
         return {}
-    return {r.label: r.latency_ms / ours.latency_ms for r in results if r.label not in ("PLKSR", "PLKSR-tiny")}
+    return {r.label: r.latency_ms / ours.latency_ms for r in results if r.label != "PLKSR" and r.model != "PLKSR-tiny"}
 
 
 def _device_name(device: torch.device) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CCMType = Literal["CCM", "ICCM", "DCCM"]
@@ -99,9 +100,10 @@ _MIXERS: dict[str, type[nn.Sequential]] = {"CCM": CCM, "ICCM": ICCM, "DCCM": DCC
 class _PartialConv(nn.Module):
     """Applies `large_kernel` to the first `pdim` channels and passes the others through.
 
-    With autograd recording (training, or eval with gradients on) the result is built by split + concat. Without
-    autograd the result is written into the input tensor in place, the official memory trick: the input is always
-    the channel mixer's fresh output, never a tensor the caller keeps. Both paths give identical values.
+    With autograd recording (training, or eval with gradients on), and while being traced or compiled (ONNX, Core
+    ML, torch.compile: graphs without in-place writes), the result is built by split + concat. Otherwise it is
+    written into the input tensor in place, the official memory trick: the input is always the channel mixer's
+    fresh output, never a tensor the caller keeps. Both paths give identical values.
     """
 
     def __init__(self, pdim: int) -> None:
@@ -112,9 +114,8 @@ class _PartialConv(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            x1, x2 = torch.split(x, [self.idx, x.size(1) - self.idx], dim=1)
-            return torch.cat([self.large_kernel(x1), x2], dim=1)
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return torch.cat([self.large_kernel(x[:, : self.idx]), x[:, self.idx :]], dim=1)
         x[:, : self.idx] = self.large_kernel(x[:, : self.idx])
         return x
 
@@ -261,9 +262,10 @@ class PLKBlock(nn.Module):
 
 
 def _repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
-    """`repeat_interleave(x, n, dim=1)` from ops Core ML supports (unsqueeze, expand, reshape)."""
-    b, c, h, w = x.shape
-    return x.unsqueeze(2).expand(b, c, n, h, w).reshape(b, c * n, h, w)
+    """`repeat_interleave(x, n, dim=1)` of a 3-channel image as a 1x1 convolution with a constant 0/1 kernel: exact
+    in fp32 and fp16, and for Core ML a plain `conv` (no shape computations, which Core ML runs on the CPU)."""
+    kernel = torch.eye(3, dtype=x.dtype, device=x.device).repeat_interleave(n, dim=0)
+    return F.conv2d(x, kernel[:, :, None, None])
 
 
 Check = tuple[str, Any, Callable[[], bool], str]  # (argument, value, valid?, what is expected)

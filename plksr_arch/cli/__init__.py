@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import USER_ERROR, UserError
-from . import bench, convert, demo, infer, plot, prepare, table, test, train
+from . import bench, convert, demo, export, infer, plot, prepare, table, test, train
 
 COMMANDS = {
     "train": train,
@@ -24,6 +24,7 @@ COMMANDS = {
     "infer": infer,
     "bench": bench,
     "convert": convert,
+    "export": export,
 }
 
 

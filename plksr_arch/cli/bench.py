@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, help="warm-up runs (default: 10 on CUDA, 1 on CPU)")
     parser.add_argument("--runs", type=int, help="timed runs, median reported (default: 50 on CUDA, 5 on CPU)")
     parser.add_argument("--json", default="bench.json", help="where to write the JSON report (default bench.json)")
+    parser.add_argument(
+        "--backend",
+        choices=["onnxruntime"],
+        action="append",
+        default=[],
+        help="add a row per PLKSR model run by this backend (onnxruntime: its CPU provider, fp32; [export] extra)",
+    )
     parser.add_argument("--plot", help="PNG: Urban100 PSNR vs latency, the paper's and this machine's (matplotlib)")
 
 
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--warmup {warmup} / --runs {runs}: need warm-up >= 0 and runs >= 1")
     models = args.models or (PAPER_MODELS if args.paper else DEFAULT_MODELS)
     names = [n.strip() for n in models.split(",") if n.strip()]
-    report = bench(names, device, args.scale, warmup, runs)
+    report = bench(names, device, args.scale, warmup, runs, backends=tuple(args.backend))
     report["paper"] = paper_comparison(report)
     print(table(report))
     if args.paper:

@@ -18,6 +18,8 @@ CASES = {
     "plot": (["{tmp}/nowhere"], "{tmp}/nowhere"),
     "infer": (["{tmp}/w.pth", "{tmp}", "-o", "{tmp}/out"], "{tmp}/w.pth: no such weights file"),
     "bench": (["--models", "PLKSR-huge", "--json", "{tmp}/b.json"], "models: PLKSR-huge unknown"),
+    "convert": (["{tmp}/w.pth", "{tmp}/o.safetensors"], "{tmp}/w.pth: no such weights file"),
+    "export": (["{tmp}/w.pth", "-o", "{tmp}/m.onnx"], "{tmp}/w.pth: no such weights file"),
 }
 
 
