@@ -151,7 +151,7 @@ class CoreMLReport:
             f"{self.path}: Core ML ML program (iOS 16+ / macOS 13+), fp16 weights and compute",
             f"input {self.inputs}; output {self.outputs}",
             f"MIL ops: {', '.join(self.ops)}",
-            "CPU-only ops: " + (", ".join(self.cpu_only) if self.cpu_only else "none (GPU / Neural Engine eligible)"),
+            "run-time shape ops (Core ML runs them on the CPU): " + (", ".join(self.cpu_only) or "none"),
             "Prediction needs macOS (coremltools' runtime); this machine checked conversion, spec and ops.",
         ]
         return "\n".join(lines)
@@ -172,6 +172,7 @@ def export_coreml(weights: str, path: str, *, static: tuple[int, int] | None = N
     ops (`is_coreml`, the official switch), fp16 weights and compute, input `input` (1, 3, H, W) with H and W
     flexible from 8 to 2048 unless `static` fixes them; output `output` (1, 3, sH, sW)."""
     require(("coremltools",), "coreml")
+    logging.getLogger("coremltools").setLevel(logging.ERROR)  # on Linux it warns at import that it cannot predict
     import coremltools as ct
 
     from .checkpoint import load_model
