@@ -93,7 +93,7 @@ def paper_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _psnr(method: str, scale: int) -> float | None:
+def _urban100_psnr(method: str, scale: int) -> float | None:
     """Urban100 PSNR of the paper's first row of `method` at `scale` (its DIV2K row where it has one)."""
     from . import paper
     from .references import entry_values
@@ -120,14 +120,14 @@ def plot(report: dict, path: str) -> list[str]:
     rows = list(dict.fromkeys(r for key in keys for r in paper.table_of(key)))
     published = {}
     for row in rows:
-        if row.method not in published and _psnr(row.method, scale) is not None:
+        if row.method not in published and _urban100_psnr(row.method, scale) is not None:
             eff = paper.efficiency_of(row.key)
-            published[row.method] = (eff["latency_ms"], _psnr(row.method, scale), eff["memory_mb"])
+            published[row.method] = (eff["latency_ms"], _urban100_psnr(row.method, scale), eff["memory_mb"])
     here, missing = {}, []
     for r in report["results"]:
         if r["label"] != r["model"]:  # PLKSR's reference run: the same network, one point per method
             continue
-        psnr = _psnr(r["model"], scale)
+        psnr = _urban100_psnr(r["model"], scale)
         if psnr is None:
             missing.append(r["label"])
         else:
