@@ -72,6 +72,17 @@ class WindowPadded(nn.Module):
         return y[..., : h * self.scale, : w * self.scale]
 
 
+# The lightweight layout SwinIR-light introduced and SRFormer-light keeps (with its own window size).
+LIGHT_SWIN = {
+    "img_size": 64,
+    "img_range": 1.0,
+    "depths": [6, 6, 6, 6],
+    "embed_dim": 60,
+    "num_heads": [6, 6, 6, 6],
+    "mlp_ratio": 2,
+    "upsampler": "pixelshuffledirect",
+}
+
 # Peers built from spandrel (chaiNNer's model library, the `[bench]` extra), in the configurations of the methods'
 # papers, as the PLKSR paper compares them; module of each: spandrel's (or spandrel_extra_arches') architecture.
 SPANDREL_PEERS = {
@@ -101,17 +112,7 @@ def _spandrel_peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
     def srformer_light() -> nn.Module:
         from spandrel_extra_arches.architectures.SRFormer import SRFormer
 
-        return SRFormer(
-            upscale=scale,
-            img_size=64,
-            window_size=16,
-            img_range=1.0,
-            depths=[6, 6, 6, 6],
-            embed_dim=60,
-            num_heads=[6, 6, 6, 6],
-            mlp_ratio=2,
-            upsampler="pixelshuffledirect",
-        )
+        return SRFormer(upscale=scale, window_size=16, **LIGHT_SWIN)
 
     def ditn_real() -> nn.Module:
         from spandrel.architectures.DITN import DITN
@@ -147,17 +148,7 @@ def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
         "PLKSR-tiny": lambda: plksr_tiny(scale),
         # SwinIR-light: the configuration of the SwinIR paper's lightweight model.
         "SwinIR-light": lambda: WindowPadded(
-            SwinIR(
-                upscale=scale,
-                img_size=64,
-                window_size=8,
-                img_range=1.0,
-                depths=[6, 6, 6, 6],
-                embed_dim=60,
-                num_heads=[6, 6, 6, 6],
-                mlp_ratio=2,
-                upsampler="pixelshuffledirect",
-            ),
+            SwinIR(upscale=scale, window_size=8, **LIGHT_SWIN),
             8,
             scale,
         ),
