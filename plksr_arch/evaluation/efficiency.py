@@ -66,8 +66,7 @@ def not_measured(report: dict) -> list[str]:
     from . import paper
 
     measured = {r["label"] for r in report["results"]}
-    keys = [f"{v}_DIV2K_x{report['scale']}" for v in paper.VARIANTS]
-    methods = dict.fromkeys(r.method for key in keys for r in paper.table_of(key))
+    methods = dict.fromkeys(r.method for r in paper.variant_tables(report["scale"]))
     return [m for m in methods if m not in measured and m not in paper.VARIANTS]
 
 
@@ -116,13 +115,12 @@ def plot(report: dict, path: str) -> list[str]:
     from . import paper
 
     scale = report["scale"]
-    keys = [f"{v}_DIV2K_x{scale}" for v in paper.VARIANTS]
-    rows = list(dict.fromkeys(r for key in keys for r in paper.table_of(key)))
     published = {}
-    for row in rows:
-        if row.method not in published and _urban100_psnr(row.method, scale) is not None:
+    for row in paper.variant_tables(scale):
+        psnr = None if row.method in published else _urban100_psnr(row.method, scale)
+        if psnr is not None:
             eff = paper.efficiency_of(row.key)
-            published[row.method] = (eff["latency_ms"], _urban100_psnr(row.method, scale), eff["memory_mb"])
+            published[row.method] = (eff["latency_ms"], psnr, eff["memory_mb"])
     here, missing = {}, []
     for r in report["results"]:
         if r["label"] != r["model"]:  # PLKSR's reference run: the same network, one point per method

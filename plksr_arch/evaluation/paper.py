@@ -86,6 +86,12 @@ def table_of(key: str) -> list[Row]:
     return [r for r in rows(row.scale) if results()[r.key].get("source") == entry.get("source")]
 
 
+def variant_tables(scale: int) -> list[Row]:
+    """The rows of the paper's DIV2K tables of PLKSR and PLKSR-tiny at `scale` (main table, table of tiny models),
+    each once, in the paper's order."""
+    return list(dict.fromkeys(r for v in VARIANTS for r in table_of(f"{v}_DIV2K_x{scale}")))
+
+
 def compared_rows(reference_keys: list[str], scale: int, wanted: list[str] | None = None) -> list[Row]:
     """The paper's rows to print beside runs at `scale`: with `wanted` (method names), every row of those methods;
     otherwise the methods compared with the runs' references (their tables), or the main (DIV2K) table's when no run
