@@ -14,12 +14,19 @@ basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fi
   without CUDA; the replacement picks NCCL with CUDA and Gloo without.
 - `basicsr.utils.get_root_logger` ignores `log_file` once the logger exists (e.g. after `build_network` logged), so
   a second run in one process (`plksr demo`: train, then test) would write no log file; `run_logger` attaches it.
+- `basicsr.archs.vgg_arch.VGGFeatureExtractor` (PerceptualLoss) loads VGG weights from a fixed path relative to the
+  working directory and otherwise downloads them (a hang offline): `vgg_weights_at` points it at the options' file.
+- `RealESRNetModel`/`RealESRGANModel` build DiffJPEG, USMSharp and the training-pair pool with `.cuda()`: that is fixed
+  by our subclasses (`models/realesr_model.py`), which reuse BasicSR's degradation code on any device.
+- basicsr's DiffJPEG returns a strided view (HWC order, padded to 16) that its own `filter2D` cannot `.view()` on
+  current torch (the second blur of RealESRNet's degradation fails): `diff_jpeg` returns contiguous tensors.
 - lmdb >= 2 refuses to open one environment twice in a process, which basicsr's paired LMDB dataset does: that is
   fixed by the `lmdb<2` pin in setup.py, not by code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -27,7 +34,8 @@ import logging
 import os
 import os.path as osp
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
@@ -135,6 +143,35 @@ def run_logger(log_file: str) -> logging.Logger:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return logger
+
+
+def diff_jpeg() -> Any:
+    """basicsr's non-differentiable DiffJPEG (JPEG compression of a batch at per-image qualities) with a contiguous
+    output."""
+    from basicsr.utils import DiffJPEG
+
+    class _ContiguousDiffJPEG(DiffJPEG):
+        def forward(self, x: Any, quality: Any) -> Any:
+            return super().forward(x, quality=quality).contiguous()
+
+    return _ContiguousDiffJPEG(differentiable=False)
+
+
+@contextlib.contextmanager
+def vgg_weights_at(path: str) -> Iterator[None]:
+    """Within the block, BasicSR's VGGFeatureExtractor loads its weights from `path` (which must exist: otherwise it
+    would download them)."""
+    import basicsr.archs.vgg_arch as vgg_arch
+
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"{path}: no such VGG weights file")
+    saved, vgg_arch.VGG_PRETRAIN_PATH = vgg_arch.VGG_PRETRAIN_PATH, path
+    try:
+        with warnings.catch_warnings():  # it builds torchvision's VGG with the deprecated `pretrained=False`
+            warnings.filterwarnings("ignore", message="(The parameter 'pretrained'|Arguments other than a weight)")
+            yield
+    finally:
+        vgg_arch.VGG_PRETRAIN_PATH = saved
 
 
 def _patch_basicsr() -> None:

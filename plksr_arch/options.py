@@ -2,7 +2,10 @@
 
 BasicSR reads options as unchecked dicts, so a typo is silently ignored. Here every key is checked: network, loss,
 optimizer and scheduler arguments against the signature of the class they build (derived, never listed twice), the
-rest against the schema below. Errors are `OptionsError("<file>: <key.path>: <problem>")`.
+rest against the schema of the model class `model_type` names: SRModel's keys (`SCHEMA`) plus what each class in its
+MRO adds, from its `option_keys` attribute (ours; a user's model can declare its keys the same way) or, for BasicSR's
+classes, from `_basicsr_model_keys` (SRGANModel: a discriminator; RealESRNet/RealESRGAN: the degradation keys).
+Dataset keys are checked per dataset class. Errors are `OptionsError("<file>: <key.path>: <problem>")`.
 """
 
 from __future__ import annotations
@@ -27,32 +30,58 @@ logger = logging.getLogger("basicsr")
 
 SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
 
-# Keys BasicSR's paired/single image datasets and its dataloader read (basicsr/data/*.py, build_dataloader).
-DATASET_KEYS = {
+# Keys BasicSR's dataloader reads for every dataset (basicsr/data/__init__.py: build_dataloader).
+LOADER_KEYS = {
     "name",
     "type",
-    "dataroot_gt",
-    "dataroot_lq",
-    "meta_info_file",
-    "filename_tmpl",
-    "io_backend",
-    "gt_size",
-    "use_hflip",
-    "use_rot",
-    "use_flip",
-    "color",
-    "mean",
-    "std",
     "use_shuffle",
     "num_worker_per_gpu",
     "batch_size_per_gpu",
     "dataset_enlarge_ratio",
     "prefetch_mode",
+    "num_prefetch_queue",
     "pin_memory",
     "persistent_workers",
 }
-# Dataset types whose option keys are known; other registered types are passed through unchecked.
-CHECKED_DATASETS = ("PairedImageDataset", "SingleImageDataset")
+PAIRED_KEYS = {"dataroot_gt", "dataroot_lq", "meta_info_file", "filename_tmpl", "io_backend", "gt_size", "use_hflip"}
+PAIRED_KEYS |= {"use_rot", "use_flip", "color", "mean", "std"}
+# RealESRGANDataset's blur/sinc kernel draws for the two degradation passes (all required by BasicSR).
+KERNEL_KEYS = (
+    "blur_kernel_size",
+    "kernel_list",
+    "kernel_prob",
+    "blur_sigma",
+    "betag_range",
+    "betap_range",
+    "sinc_prob",
+    "blur_kernel_size2",
+    "kernel_list2",
+    "kernel_prob2",
+    "blur_sigma2",
+    "betag_range2",
+    "betap_range2",
+    "sinc_prob2",
+    "final_sinc_prob",
+)
+# Option keys of the dataset classes whose keys are known (basicsr/data/*.py), by class name: (allowed, required).
+DATASET_KEYS: dict[str, tuple[set[str], tuple[str, ...]]] = {
+    "PairedImageDataset": (LOADER_KEYS | PAIRED_KEYS, ("dataroot_gt", "dataroot_lq", "io_backend")),
+    "SingleImageDataset": (LOADER_KEYS | PAIRED_KEYS, ("dataroot_lq", "io_backend")),
+    "RealESRGANDataset": (
+        LOADER_KEYS | {"dataroot_gt", "meta_info", "io_backend", "gt_size", "use_hflip", "use_rot", *KERNEL_KEYS},
+        ("dataroot_gt", "io_backend", "use_hflip", "use_rot", *KERNEL_KEYS),
+    ),
+    "RealESRGANPairedDataset": (
+        LOADER_KEYS
+        | {"dataroot_gt", "dataroot_lq", "meta_info", "filename_tmpl", "io_backend", "gt_size"}
+        | {"use_hflip", "use_rot", "mean", "std"},
+        ("dataroot_gt", "dataroot_lq", "io_backend"),
+    ),
+}
+# BasicSR's RealESRGANDataset pads or crops every GT image to this size (ours: `crop_pad_size`, at most this).
+REALESRGAN_CROP = 400
+# BasicSR model families `plksr train` does not drive (video and face pipelines need their own datasets/loops).
+UNSUPPORTED_MODELS = ("VideoBaseModel", "HiFaceGANModel", "StyleGAN2Model")
 
 NoneType = type(None)
 
@@ -86,11 +115,67 @@ class TestKeys:
     )
 
 
-Keys = TypeVar("Keys", ModelKeys, TestKeys)
+@dataclass(frozen=True)
+class TrainKeys:
+    """`train.*` keys PLKSRModel adds."""
+
+    nonfinite_limit: int = _key(
+        10, int, "steps in a row with a non-finite loss/gradient (each skipped) that stop a run"
+    )
+
+
+def _needed(types: type | tuple[type, ...], doc: str) -> Any:
+    """A key without a default that the on-the-fly degradation needs (BasicSR reads it with `opt[key]`)."""
+    return field(default=None, metadata={"types": types, "doc": doc, "needed": True})
+
+
+@dataclass(frozen=True)
+class DegradationKeys:
+    """Top-level keys of Real-ESRGAN's second-order degradation (blur, resize, noise, JPEG, twice, then a sinc
+    filter), synthesized on the training device from the kernels RealESRGANDataset draws. The values of Real-ESRGAN's
+    x4plus recipe are `plksr_arch/data/realesrgan_x4plus.yml`."""
+
+    high_order_degradation: bool = _key(True, bool, "synthesize LQ on the fly; false: a paired train dataset")
+    gt_size: int | None = _needed(int, "GT patch size cropped after the degradation (x4plus: 256)")
+    queue_size: int = _key(180, int, "training-pair pool mixing degradations across batches; 0 = off")
+    resize_prob: list | None = _needed(list, "first pass: probabilities of [up, down, keep]")
+    resize_range: list | None = _needed(list, "first pass: [min, max] resize factor")
+    gaussian_noise_prob: float | None = _needed((int, float), "first pass: Gaussian (else Poisson) noise probability")
+    noise_range: list | None = _needed(list, "first pass: Gaussian sigma range (of 255)")
+    poisson_scale_range: list | None = _needed(list, "first pass: Poisson scale range")
+    gray_noise_prob: float | None = _needed((int, float), "first pass: probability of grey noise")
+    jpeg_range: list | None = _needed(list, "first pass: JPEG quality range")
+    second_blur_prob: float | None = _needed((int, float), "second pass: blur probability")
+    resize_prob2: list | None = _needed(list, "second pass: probabilities of [up, down, keep]")
+    resize_range2: list | None = _needed(list, "second pass: [min, max] resize factor")
+    gaussian_noise_prob2: float | None = _needed((int, float), "second pass: Gaussian (else Poisson) noise probability")
+    noise_range2: list | None = _needed(list, "second pass: Gaussian sigma range (of 255)")
+    poisson_scale_range2: list | None = _needed(list, "second pass: Poisson scale range")
+    gray_noise_prob2: float | None = _needed((int, float), "second pass: probability of grey noise")
+    jpeg_range2: list | None = _needed(list, "second pass: JPEG quality range")
+
+
+@dataclass(frozen=True)
+class ESRNetKeys:
+    """RealESRNetModel's target key."""
+
+    gt_usm: bool = _key(True, bool, "train on unsharp-masked GT (Real-ESRGAN x4plus: true)")
+
+
+@dataclass(frozen=True)
+class GANTargetKeys:
+    """RealESRGANModel's target keys: which losses see the unsharp-masked GT."""
+
+    l1_gt_usm: bool = _key(True, bool, "pixel loss against unsharp-masked GT (x4plus: true)")
+    percep_gt_usm: bool = _key(True, bool, "perceptual loss against unsharp-masked GT (x4plus: true)")
+    gan_gt_usm: bool = _key(False, bool, "discriminator's real images unsharp-masked (x4plus: false)")
+
+
+Keys = TypeVar("Keys", ModelKeys, TestKeys, TrainKeys, DegradationKeys, ESRNetKeys, GANTargetKeys)
 
 
 def read_keys(kind: type[Keys], section: Mapping[str, Any] | None) -> Keys:
-    """The `kind` keys of an option mapping (the top level, or `val`), defaults where absent."""
+    """The `kind` keys of an option mapping (the top level, `val` or `train`), defaults where absent."""
     section = section or {}
     return kind(**{f.name: section[f.name] for f in fields(kind) if f.name in section})
 
@@ -99,13 +184,13 @@ def _schema(kind: type) -> dict[str, Any]:
     return {f.name: f.metadata["types"] for f in fields(kind)}
 
 
+# What BasicSR's SRModel (and every model built on it) reads; models add their parts (`model_schema`).
 SCHEMA: dict[str, Any] = {
     "name": str,
     "model_type": str,
     "scale": int,
     "num_gpu": (int, str),
     "manual_seed": int,
-    **_schema(ModelKeys),
     "find_unused_parameters": bool,
     "datasets": dict,
     "network_g": dict,
@@ -124,13 +209,7 @@ SCHEMA: dict[str, Any] = {
         "pixel_opt": dict,
         "perceptual_opt": dict,
     },
-    "val": {
-        "val_freq": (int, float),
-        "save_img": bool,
-        "suffix": (str, type(None)),
-        **_schema(TestKeys),
-        "metrics": dict,
-    },
+    "val": {"val_freq": (int, float), "save_img": bool, "suffix": (str, type(None)), "pbar": bool, "metrics": dict},
     "logger": {
         "print_freq": int,
         "save_checkpoint_freq": (int, float),
@@ -139,6 +218,64 @@ SCHEMA: dict[str, Any] = {
     },
     "dist_params": {"backend": str, "port": int},
 }
+# What SRGANModel adds: a discriminator, its optimizer and the adversarial loss.
+GAN_SCHEMA: dict[str, Any] = {
+    "network_d": dict,
+    "path": {"pretrain_network_d": (str, type(None)), "param_key_d": (str, type(None)), "strict_load_d": bool},
+    "train": {"optim_d": dict, "gan_opt": dict, "net_d_iters": int, "net_d_init_iters": int},
+}
+# The parts PLKSRModel adds (its class attribute `option_keys`; options.py does not import the models).
+PLKSR_MODEL_KEYS: tuple[Any, ...] = (ModelKeys, {"val": _schema(TestKeys), "train": _schema(TrainKeys)})
+LDL_SCHEMA: dict[str, Any] = {"train": {"ldl_opt": dict}}
+REAL_ESRNET_KEYS: tuple[Any, ...] = (DegradationKeys, ESRNetKeys)
+REAL_ESRGAN_KEYS: tuple[Any, ...] = (DegradationKeys, GANTargetKeys, LDL_SCHEMA)
+
+
+def _basicsr_model_keys() -> dict[str, tuple[Any, ...]]:
+    """The parts BasicSR's image models add to SRModel's keys (read from basicsr/models/*.py 1.4.2), by class."""
+    from basicsr.models.realesrgan_model import RealESRGANModel
+    from basicsr.models.realesrnet_model import RealESRNetModel
+    from basicsr.models.srgan_model import SRGANModel
+
+    return {
+        _qualname(SRGANModel): (GAN_SCHEMA,),
+        _qualname(RealESRNetModel): REAL_ESRNET_KEYS,
+        _qualname(RealESRGANModel): REAL_ESRGAN_KEYS,
+    }
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _merge(into: dict, part: dict) -> None:
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, dict) else value
+
+
+def model_parts(model: type) -> list[Any]:
+    """Every part (a keys dataclass for top-level keys, or a nested schema dict) `model` adds to SRModel's keys: its
+    own and its bases' `option_keys`, and for BasicSR's classes the table above."""
+    basicsr = _basicsr_model_keys()
+    parts: list[Any] = []
+    for cls in reversed(model.__mro__):
+        parts.extend(basicsr.get(_qualname(cls), ()))
+        parts.extend(cls.__dict__.get("option_keys", ()))
+    return parts
+
+
+def model_schema(model: type) -> dict[str, Any]:
+    """The option schema of a model class: SRModel's keys merged with `model_parts(model)`."""
+    schema: dict[str, Any] = {}
+    _merge(schema, SCHEMA)
+    for part in model_parts(model):
+        _merge(schema, part if isinstance(part, dict) else _schema(part))
+    return schema
+
+
 REQUIRED = ("name", "model_type", "network_g", "datasets")
 
 
@@ -210,10 +347,19 @@ def _check_call(source: str, key: str, func: Callable, kwargs: dict, skip: int =
         raise _fail(source, key, f"missing required argument(s): {', '.join(missing)}")
 
 
+def lookup(registry: Any, name: Any) -> Any:
+    """`registry.get(name)` without its print: BasicSR registers some classes with a suffix (`RealESRGANDataset` as
+    `RealESRGANDataset_basicsr`) and resolves the plain name to them; None when neither is registered."""
+    if not isinstance(name, str):
+        return None
+    return registry._obj_map.get(name) or registry._obj_map.get(f"{name}_basicsr")
+
+
 def _registered(source: str, key: str, registry: Any, name: Any) -> Any:
-    if name not in registry:
+    cls = lookup(registry, name)
+    if cls is None:
         raise _fail(source, key, f"{name!r} is not registered in BasicSR{_hint(str(name), list(registry.keys()))}")
-    return registry.get(name)
+    return cls
 
 
 def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bool) -> None:
@@ -231,13 +377,18 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
         for required in ("name", "type"):
             if required not in ds:
                 raise _fail(source, f"{key}.{required}", "missing")
-        _registered(source, f"{key}.type", DATASET_REGISTRY, ds["type"])
-        if ds["type"] in CHECKED_DATASETS:
+        cls = _registered(source, f"{key}.type", DATASET_REGISTRY, ds["type"])
+        known = DATASET_KEYS.get(cls.__name__)
+        if known is not None:
+            allowed, required = known[0] | set(cls.__dict__.get("option_keys", ())), known[1]
             for name in ds:
-                if name not in DATASET_KEYS:
-                    raise _unknown(source, f"{key}.{name}", DATASET_KEYS)
+                if name not in allowed:
+                    raise _unknown(source, f"{key}.{name}", allowed)
+            for name in required:
+                if name not in ds:
+                    raise _fail(source, f"{key}.{name}", f"missing: {ds['type']} needs it")
         if check_paths:
-            for root in ("dataroot_gt", "dataroot_lq", "meta_info_file"):
+            for root in ("dataroot_gt", "dataroot_lq", "meta_info_file", "meta_info"):
                 path = ds.get(root)
                 if path is not None and not osp.exists(osp.expanduser(path)):
                     raise _fail(source, f"{key}.{root}", f"'{path}' does not exist (see README, 'Data layout')")
@@ -245,9 +396,120 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
         raise _fail(source, "datasets.train", "missing: training needs a train dataset")
 
 
+def _check_build(source: str, key: str, registry: Any, spec: Any, ignore: tuple[str, ...] = ()) -> None:
+    """`spec` (`{type: ..., **kwargs}`) names a class registered in `registry` and fits its constructor."""
+    if not isinstance(spec, dict):
+        raise _fail(source, key, f"expected a mapping, got {spec!r}")
+    kwargs = {k: v for k, v in spec.items() if k not in ("type", *ignore)}
+    cls = _registered(source, f"{key}.type", registry, spec.get("type"))
+    _check_call(source, key, cls.__init__, kwargs, skip=1)
+
+
+def _check_optimizer(source: str, key: str, spec: Any) -> None:
+    import torch.optim
+
+    if not isinstance(spec, dict):
+        raise _fail(source, key, f"expected a mapping, got {spec!r}")
+    optim = dict(spec)
+    name = optim.pop("type", None)
+    if not isinstance(name, str) or not isinstance(getattr(torch.optim, name, None), type):
+        raise _fail(source, f"{key}.type", f"{name!r} is not an optimizer in torch.optim")
+    _check_call(source, key, getattr(torch.optim, name).__init__, optim, skip=2)
+
+
+def vgg_weights(perceptual_opt: Mapping[str, Any]) -> tuple[str, str]:
+    """(path, download URL) of the ImageNet VGG weights `PerceptualLoss` loads: `vgg_weights` of the loss's options,
+    by default BasicSR's `experiments/pretrained_models/<torchvision's file name>` (vgg19-dcbb9e9d.pth for VGG19)."""
+    import torchvision.models
+
+    vgg_type = str(perceptual_opt.get("vgg_type", "vgg19"))
+    enum = getattr(torchvision.models, f"{vgg_type.upper()}_Weights", None)
+    url = enum.IMAGENET1K_V1.url if enum is not None else f"torchvision's {vgg_type} ImageNet weights"
+    default = osp.join("experiments", "pretrained_models", url.rsplit("/", 1)[-1])
+    return osp.expanduser(str(perceptual_opt.get("vgg_weights") or default)), url
+
+
+def _check_probabilities(source: str, opt: dict, key: str, length: int | None = None) -> None:
+    value = opt[key]
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values):
+        raise _fail(source, key, f"{value!r}: probabilities must be numbers in [0, 1]")
+    if length is not None and (len(values) != length or abs(sum(values) - 1) > 1e-6):
+        raise _fail(source, key, f"{value!r}: expected {length} probabilities that sum to 1")
+
+
+def _check_range(source: str, opt: dict, key: str) -> None:
+    value = opt[key]
+    if not (
+        len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and value[0] <= value[1]
+    ):
+        raise _fail(source, key, f"{value!r}: expected [min, max]")
+
+
+def _check_degradation(source: str, opt: dict) -> None:
+    """The on-the-fly degradation's keys, its dataset and its sizes (training only)."""
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    train_ds = opt["datasets"].get("train", {})
+    dataset = lookup(DATASET_REGISTRY, train_ds.get("type"))
+    if not read_keys(DegradationKeys, opt).high_order_degradation:
+        if dataset is not None and dataset.__name__ == "RealESRGANDataset":
+            raise _fail(
+                source,
+                "datasets.train.type",
+                "RealESRGANDataset gives GT only; with "
+                "high_order_degradation: false train on pairs (e.g. RealESRGANPairedDataset)",
+            )
+        return
+    if dataset is None or dataset.__name__ != "RealESRGANDataset":
+        raise _fail(
+            source,
+            "datasets.train.type",
+            f"{train_ds.get('type')!r} gives no degradation kernels: use "
+            "RealESRGANDataset, or set high_order_degradation: false to train on pairs",
+        )
+    for f in fields(DegradationKeys):
+        if f.metadata.get("needed") and f.name not in opt:
+            raise _fail(source, f.name, "missing: the on-the-fly degradation needs it (see options/train/*Real*.yml)")
+    for key in ("resize_prob", "resize_prob2"):
+        _check_probabilities(source, opt, key, length=3)
+    for key in (
+        "gaussian_noise_prob",
+        "gray_noise_prob",
+        "second_blur_prob",
+        "gaussian_noise_prob2",
+        "gray_noise_prob2",
+    ):
+        _check_probabilities(source, opt, key)
+    for f in fields(DegradationKeys):
+        if f.name.replace("2", "").endswith("_range"):
+            _check_range(source, opt, f.name)
+    scale, gt_size = opt.get("scale", 4), opt["gt_size"]
+    crop = train_ds.get("crop_pad_size", REALESRGAN_CROP)
+    if not (isinstance(crop, int) and 0 < crop <= REALESRGAN_CROP):
+        raise _fail(source, "datasets.train.crop_pad_size", f"{crop!r}: must be an int in 1..{REALESRGAN_CROP}")
+    if crop % scale:
+        raise _fail(
+            source, "scale", f"{scale}: does not divide the GT patch size {crop} (datasets.train.crop_pad_size)"
+        )
+    if not 0 < gt_size <= crop or gt_size % scale:
+        raise _fail(
+            source,
+            "gt_size",
+            f"{gt_size}: must be a multiple of scale {scale} and at most the GT patch "
+            f"size {crop} (datasets.train.crop_pad_size)",
+        )
+    queue, batch = read_keys(DegradationKeys, opt).queue_size, train_ds.get("batch_size_per_gpu", 1)
+    if queue < 0 or (queue and queue % batch):
+        raise _fail(
+            source, "queue_size", f"{queue}: must be 0 or a multiple of datasets.train.batch_size_per_gpu ({batch})"
+        )
+
+
 def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True) -> None:
     """Raise OptionsError naming `source` and the key path of the first problem in `opt`."""
-    import torch.optim
     from basicsr.models import lr_scheduler
     from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
@@ -259,34 +521,54 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     for key in ("train", "logger", "path") if is_train else ("path", "val"):
         if key not in opt:
             raise _fail(source, key, f"missing: {'training' if is_train else 'testing'} needs it")
-    _check_schema(source, "", opt, SCHEMA)
+    model = _registered(source, "model_type", MODEL_REGISTRY, opt["model_type"])
+    family = next((c.__name__ for c in model.__mro__ if c.__name__ in UNSUPPORTED_MODELS), None)
+    if family is not None:
+        raise _fail(
+            source,
+            "model_type",
+            f"{opt['model_type']!r} is a BasicSR {family} (video/face), which plksr "
+            "does not drive; use PLKSRModel, RealESRNetModel, RealESRGANModel or another image SR model",
+        )
+    parts = model_parts(model)
+    _check_schema(source, "", opt, model_schema(model))
 
-    _registered(source, "model_type", MODEL_REGISTRY, opt["model_type"])
-    net = dict(opt["network_g"])
-    arch = _registered(source, "network_g.type", ARCH_REGISTRY, net.pop("type", None))
-    _check_call(source, "network_g", arch.__init__, net, skip=1)
-    factor = net.get("upscaling_factor")
+    for net_key in ("network_g", "network_d"):
+        if net_key in opt or (net_key == "network_d" and GAN_SCHEMA in parts):
+            _check_build(source, net_key, ARCH_REGISTRY, opt.get(net_key))
+    factor = opt["network_g"].get("upscaling_factor")
     if factor is not None and "scale" in opt and factor != opt["scale"]:
         raise _fail(source, "network_g.upscaling_factor", f"{factor} differs from scale: {opt['scale']}")
-    if read_keys(ModelKeys, opt).amp_dtype not in AMP_DTYPES:
+    if ModelKeys in parts and read_keys(ModelKeys, opt).amp_dtype not in AMP_DTYPES:
         raise _fail(source, "amp_dtype", f"{opt['amp_dtype']!r} is not one of {', '.join(AMP_DTYPES)}")
     num_gpu = opt.get("num_gpu", 1)
     if num_gpu != "auto" and not (isinstance(num_gpu, int) and num_gpu >= 0):
         raise _fail(source, "num_gpu", f"{num_gpu!r} is not an int >= 0 or 'auto'")
     _check_datasets(source, opt["datasets"], is_train, check_paths)
+    if is_train and DegradationKeys in parts:
+        _check_degradation(source, opt)
 
     train = opt.get("train", {})
-    for loss_key in ("pixel_opt", "perceptual_opt"):
+    for loss_key in ("pixel_opt", "perceptual_opt", "gan_opt", "ldl_opt"):
         if loss_key in train:
-            loss = dict(train[loss_key])
-            cls = _registered(source, f"train.{loss_key}.type", LOSS_REGISTRY, loss.pop("type", None))
-            _check_call(source, f"train.{loss_key}", cls.__init__, loss, skip=1)
-    if "optim_g" in train:
-        optim = dict(train["optim_g"])
-        name = optim.pop("type", None)
-        if not isinstance(name, str) or not isinstance(getattr(torch.optim, name, None), type):
-            raise _fail(source, "train.optim_g.type", f"{name!r} is not an optimizer in torch.optim")
-        _check_call(source, "train.optim_g", getattr(torch.optim, name).__init__, optim, skip=2)
+            _check_build(source, f"train.{loss_key}", LOSS_REGISTRY, train[loss_key], ignore=("vgg_weights",))
+    if "perceptual_opt" in train and check_paths:
+        path, url = vgg_weights(train["perceptual_opt"])
+        if not osp.isfile(path):
+            raise _fail(
+                source,
+                "train.perceptual_opt.vgg_weights",
+                f"'{path}' does not exist: download {url} there, or name the file in train.perceptual_opt.vgg_weights",
+            )
+    if is_train and GAN_SCHEMA in parts:
+        for key in ("optim_d", "gan_opt"):
+            if key not in train:
+                raise _fail(source, f"train.{key}", "missing: a GAN model needs it")
+    if "ldl_opt" in train and not train.get("ema_decay", 0) > 0:
+        raise _fail(source, "train.ldl_opt", "needs train.ema_decay > 0 (the LDL loss compares with the EMA output)")
+    for optim_key in ("optim_g", "optim_d"):
+        if optim_key in train:
+            _check_optimizer(source, f"train.{optim_key}", train[optim_key])
     if "scheduler" in train:
         sched = dict(train["scheduler"])
         name = sched.pop("type", None)
@@ -296,6 +578,8 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
         _check_call(source, "train.scheduler", cls.__init__, sched, skip=2)
     if is_train and "total_iter" not in train:
         raise _fail(source, "train.total_iter", "missing")
+    if read_keys(TrainKeys, train).nonfinite_limit < 1:
+        raise _fail(source, "train.nonfinite_limit", f"{train['nonfinite_limit']!r}: must be >= 1")
 
     for name, metric in opt.get("val", {}).get("metrics", {}).items():
         key = f"val.metrics.{name}"

@@ -1,14 +1,16 @@
-"""Register PLKSR and RealPLKSR (ARCH_REGISTRY) and PLKSRModel (MODEL_REGISTRY) in BasicSR; idempotent, reload-safe."""
+"""Register PLKSR and RealPLKSR (ARCH_REGISTRY) and our models (MODEL_REGISTRY) in BasicSR; idempotent, reload-safe."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY, Registry
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY, Registry
 
 from .archs.plksr_arch import PLKSR
 from .archs.realplksr_arch import RealPLKSR
+from .data.realesrgan_dataset import RealESRGANDataset
 from .models.plksr_model import PLKSRModel
+from .models.realesr_model import RealESRGANModel, RealESRNetModel
 
 
 def _qualname(obj: Any) -> str:
@@ -32,9 +34,13 @@ def register(registry: Registry, obj: Any, name: str | None = None) -> None:
 
 
 def register_all() -> None:
-    """PLKSR and RealPLKSR (archs), PLKSRModel (model) and ESRModel, the name the official option files use for the
-    model."""
+    """PLKSR and RealPLKSR (archs); PLKSRModel, ESRModel (the name the official option files use for it),
+    RealESRNetModel and RealESRGANModel (models), RealESRGANDataset (dataset): BasicSR holds its own of these three
+    as `<name>_basicsr`."""
     register(ARCH_REGISTRY, PLKSR)
     register(ARCH_REGISTRY, RealPLKSR)
     register(MODEL_REGISTRY, PLKSRModel)
     register(MODEL_REGISTRY, PLKSRModel, "ESRModel")
+    register(MODEL_REGISTRY, RealESRNetModel)
+    register(MODEL_REGISTRY, RealESRGANModel)
+    register(DATASET_REGISTRY, RealESRGANDataset)

@@ -2,7 +2,8 @@
 
 Differs from `basicsr.train.train_pipeline` in what the current stack and a CPU need: validated options
 (`plksr_arch.options`), auto-resume from the run's own folder, CPU-mapped resume states, a checkpoint on
-SIGINT/SIGTERM so a stopped run loses no work, and epochs that run until `total_iter` is reached.
+SIGINT/SIGTERM and on a run of non-finite steps (`NonFiniteLoss`) so a stopped run loses no work, and epochs that run
+until `total_iter` is reached.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from . import _compat
+from .models.plksr_model import NonFiniteLoss
 from .options import OptionsError, load_options
 from .process import start_process
 
@@ -113,7 +115,14 @@ def train(opt: dict, opt_path: str) -> str:
                 current_iter += 1
                 model.update_learning_rate(current_iter, warmup_iter=opt["train"].get("warmup_iter", -1))
                 model.feed_data(train_data)
-                model.optimize_parameters(current_iter)
+                try:
+                    model.optimize_parameters(current_iter)
+                except NonFiniteLoss as err:
+                    model.save(epoch, current_iter)  # the weights are the last good ones: skipped steps change nothing
+                    raise NonFiniteLoss(
+                        f"{opt_path}: {err}; the last good weights and training state are saved as iter "
+                        f"{current_iter} in {opt['path']['experiments_root']} (resume with --auto_resume)"
+                    ) from None
                 iter_timer.record()
                 if current_iter == 1:
                     msg_logger.reset_start_time()

@@ -177,3 +177,65 @@ TRAIN_LOG = """\
 def run_python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`python -c code` in a fresh interpreter (this one's), for tests that need a clean or disposable process."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def make_hr(root: Path, n: int, size: int = 64, seed: int = 0) -> tuple[Path, Path]:
+    """`n` smooth random HR images in `root/hr` and a RealESRGANDataset meta_info file (paths relative to `root`)."""
+    rng = np.random.default_rng(seed)
+    (root / "hr").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        coarse = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        cv2.imwrite(
+            str(root / "hr" / f"img{i:03d}.png"), cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+        )
+    meta = root / "meta_info.txt"
+    meta.write_text("".join(f"hr/img{i:03d}.png\n" for i in range(n)))
+    return root, meta
+
+
+def tiny_vgg(path: Path) -> Path:
+    """A randomly initialised VGG19 state dict in torchvision's layout, small on disk (each tensor expands a few
+    values; loaded, it is a full VGG19): lets the perceptual loss run offline. Not ImageNet's weights."""
+    from torchvision.models import vgg19
+
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for key, value in vgg19().state_dict().items():
+        if value.dim() == 4:  # conv: one random weight per (out, in) pair, the same over the 3x3 window
+            std = (2 / value.shape[1]) ** 0.5 / 9
+            state[key] = (torch.randn(value.shape[0], value.shape[1], 1, 1, generator=g) * std).expand(value.shape)
+        else:
+            state[key] = (
+                torch.zeros(1).expand(value.shape) if value.dim() == 1 else torch.zeros(1, 1).expand(value.shape)
+            )
+    torch.save(state, path)
+    return path
+
+
+def real_options(root: Path, stage: str, scale: int = 4, val: tuple[Path, Path] | None = None, **top) -> dict:
+    """The shipped `train_RealPLKSR_RealESR{stage}_x{scale}.yml` shrunk for CPU tests on `make_hr(root)`'s images:
+    a tiny RealPLKSR (and discriminator), GT patches of 48 -> 32 px, batch 2, pool of 4, 4 iterations."""
+    opt = yaml.safe_load((REPO / "options" / "train" / f"train_RealPLKSR_RealESR{stage}_x{scale}.yml").read_text())
+    data, meta = make_hr(root / "data", 4)
+    opt["name"] = f"tiny_{stage}"
+    opt["num_gpu"] = 0
+    opt["datasets"]["train"].update(
+        dataroot_gt=str(data), meta_info=str(meta), crop_pad_size=48, num_worker_per_gpu=0, batch_size_per_gpu=2
+    )
+    opt["datasets"]["train"]["gt_size"] = 32
+    opt["gt_size"], opt["queue_size"] = 32, 4
+    if val is None:
+        del opt["datasets"]["val_1"], opt["val"]
+    else:
+        opt["datasets"]["val_1"] = paired_dataset("tiny_val", val)
+        opt["val"]["val_freq"] = 2
+    opt["network_g"].update(dim=16, n_blocks=2, kernel_size=7)
+    if stage == "GAN":
+        opt["network_d"]["num_feat"] = 8
+        opt["path"]["pretrain_network_g"] = None
+        opt["train"]["perceptual_opt"]["vgg_weights"] = str(tiny_vgg(root / "vgg19_random.pth"))
+    opt["train"]["total_iter"] = 4
+    opt["train"]["scheduler"]["milestones"] = [4]
+    opt["logger"].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
+    opt.update(top)
+    return opt

@@ -5,5 +5,6 @@
 import basicsr  # noqa: F401
 
 from .plksr_model import PLKSRModel
+from .realesr_model import RealESRGANModel, RealESRNetModel
 
-__all__ = ["PLKSRModel"]
+__all__ = ["PLKSRModel", "RealESRGANModel", "RealESRNetModel"]

@@ -14,7 +14,7 @@ import os
 import os.path as osp
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,23 +24,44 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from .. import _compat
+from ..errors import UserError
 from ..evaluation.metrics import image_metrics
 from ..evaluation.results import DatasetResult, ImageResult
 from ..inference import check_tiling, mixed_precision_forward, self_ensemble, tiled_forward
-from ..options import ModelKeys, TestKeys, read_keys
+from ..options import PLKSR_MODEL_KEYS, ModelKeys, TestKeys, TrainKeys, read_keys, vgg_weights
 from ..runtime import amp_precision, autocast_dtype, describe, needs_grad_scaler, resolve_num_gpu
 
 # (image name, LR tensor, SR and GT uint8 BGR images, the image's scores) -> a baseline's scores or None
 OnImage = Callable[[str, torch.Tensor, np.ndarray, np.ndarray | None, dict], dict | None]
 
 
+class NonFiniteLoss(UserError):
+    """Training stopped after `train.nonfinite_limit` steps in a row were skipped for a non-finite loss/gradient."""
+
+
 class PLKSRModel(SRModel):
-    """SRModel with automatic mixed precision, channels_last and torch.optim optimizers; CPU-friendly."""
+    """SRModel with automatic mixed precision, channels_last and torch.optim optimizers; CPU-friendly.
+
+    Training never applies a non-finite update: a step whose loss (or, without a grad scaler, gradient) is not finite
+    on any rank is skipped on all ranks and logged with the loss term's name; `train.nonfinite_limit` skipped steps in
+    a row raise `NonFiniteLoss` (the training loop saves the last good weights first). Training states also hold the
+    grad scalers and the best validation metrics; the best validation PSNR's weights are kept as `net_g_best.pth`.
+    """
+
+    option_keys = PLKSR_MODEL_KEYS
 
     def __init__(self, opt: dict) -> None:
         resolve_num_gpu(opt)
         keys, self.test_keys = read_keys(ModelKeys, opt), read_keys(TestKeys, opt.get("val"))
         self.channels_last = keys.channels_last
+        perceptual = opt.get("train", {}).get("perceptual_opt")
+        # PerceptualLoss does not take `vgg_weights` (ours): it is read here and applied around the loss's build.
+        self.vgg_weights = vgg_weights(perceptual)[0] if perceptual and opt["is_train"] else None
+        if perceptual:
+            perceptual.pop("vgg_weights", None)
+        self.nonfinite_limit = read_keys(TrainKeys, opt.get("train")).nonfinite_limit
+        self.nonfinite_streak = 0
         super().__init__(opt)
         log = get_root_logger()
         self.amp_dtype: torch.dtype | None = None
@@ -50,7 +71,9 @@ class PLKSRModel(SRModel):
         # AMP that resolves to fp32 (a CPU without native bf16) is no AMP at all.
         self.use_amp = keys.use_amp and self.amp_dtype is not None
         self.val_amp = self.test_keys.use_amp and self.amp_dtype is not None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and needs_grad_scaler(self.amp_dtype))
+        # One grad scaler per optimizer (net_g, and net_d in GAN models); each is saved in the training states.
+        scaling = self.use_amp and needs_grad_scaler(self.amp_dtype)
+        self.scalers = [torch.amp.GradScaler("cuda", enabled=scaling) for _ in self.optimizers]
         self.self_ensemble = self.test_keys.self_ensemble
         self.tile, self.tile_overlap = self.test_keys.tile, self.test_keys.tile_overlap
         check_tiling(self.tile, self.tile_overlap)
@@ -60,7 +83,10 @@ class PLKSRModel(SRModel):
         net = self.get_bare_model(net)
         n_params = sum(p.numel() for p in net.parameters())
         log = get_root_logger()
-        log.info(f"Network: {net.__class__.__name__} {self.opt['network_g']}, with parameters: {n_params:,d}")
+        spec = next(
+            (v for k, v in self.opt.items() if k.startswith("network_") and v.get("type") == type(net).__name__), ""
+        )
+        log.info(f"Network: {type(net).__name__} {spec}, with parameters: {n_params:,d}")
         log.debug(str(net))
 
     def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
@@ -74,7 +100,14 @@ class PLKSRModel(SRModel):
         return super().model_to_device(net)
 
     def init_training_settings(self) -> None:
-        super().init_training_settings()
+        if self.vgg_weights is None:
+            super().init_training_settings()
+        else:
+            try:
+                with _compat.vgg_weights_at(self.vgg_weights):
+                    super().init_training_settings()
+            except FileNotFoundError as err:
+                raise UserError(f"train.perceptual_opt.vgg_weights: {err}") from None
         if self.channels_last and hasattr(self, "net_g_ema"):
             self.net_g_ema.to(memory_format=torch.channels_last)
 
@@ -96,7 +129,52 @@ class PLKSRModel(SRModel):
         if "gt" in data:
             self.gt = data["gt"].to(self.device, memory_format=fmt)
 
+    def _finite(self, terms: dict[str, torch.Tensor], what: str) -> bool:
+        """Whether every loss term is finite on every rank (one all-reduce when distributed, so all ranks skip
+        together and DDP stays in step); a warning names the non-finite terms."""
+        bad = torch.stack([~torch.isfinite(t.detach().float()) for t in terms.values()]).float()
+        if self.opt["dist"]:
+            torch.distributed.all_reduce(bad)
+        bad_terms = [f"{name}={t.item():g}" for (name, t), b in zip(terms.items(), bad.tolist(), strict=True) if b]
+        if bad_terms:
+            self.nonfinite_terms = ", ".join(bad_terms)
+            get_root_logger().warning(
+                f"iter {self.current_iter}: non-finite {self.nonfinite_terms} (on some rank): {what} step skipped"
+            )
+        return not bad_terms
+
+    def _backward(self, terms: dict[str, torch.Tensor], scaler: torch.amp.GradScaler, what: str) -> bool:
+        """Backward of the sum of `terms` when all are finite (see `_finite`); False, with nothing done, otherwise."""
+        if not self._finite(terms, what):
+            return False
+        scaler.scale(sum(terms.values())).backward()
+        return True
+
+    def _step(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, ok: bool, what: str) -> bool:
+        """The optimizer step after finite backward passes (`ok`). Without a grad scaler the gradients are checked
+        too (with one, the scaler skips non-finite gradients itself and lowers its scale). A skipped step leaves the
+        weights and the scaler as they were."""
+        if ok and not scaler.is_enabled():
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            ok = self._finite({"gradient norm": torch.nn.utils.get_total_norm(grads)}, what)
+        if ok:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.zero_grad(set_to_none=True)
+        return ok
+
+    def _count_skips(self, skipped: bool) -> None:
+        """Track skipped steps in a row; raise NonFiniteLoss at `train.nonfinite_limit`."""
+        self.nonfinite_streak = self.nonfinite_streak + 1 if skipped else 0
+        if self.nonfinite_streak >= self.nonfinite_limit:
+            raise NonFiniteLoss(
+                f"stopped at iter {self.current_iter}: {self.nonfinite_streak} steps in a row had a non-finite loss "
+                f"or gradient (last: {self.nonfinite_terms}); lower train.optim_g.lr, or check the data and use_amp"
+            )
+
     def optimize_parameters(self, current_iter: int) -> None:
+        self.current_iter = current_iter
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast(self.use_amp):
             self.output = self.net_g(self.lq)
@@ -110,13 +188,12 @@ class PLKSRModel(SRModel):
                 loss_dict["l_percep"] = l_percep
             if l_style is not None:
                 loss_dict["l_style"] = l_style
-        l_total = sum(loss_dict.values())
-        self.scaler.scale(l_total).backward()
-        self.scaler.step(self.optimizer_g)
-        self.scaler.update()
+        scaler = self.scalers[0]
+        stepped = self._step(self.optimizer_g, scaler, self._backward(loss_dict, scaler, "net_g"), "net_g")
         self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.ema_decay > 0:
+        if stepped and self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+        self._count_skips(not stepped)
 
     def test(self) -> None:
         """`self.output` (fp32) for `self.lq`, with the `val.*` self-ensemble, tiling and AMP settings."""
@@ -141,26 +218,83 @@ class PLKSRModel(SRModel):
         self.output = output.float()
         net.train(was_training)
 
-    def save(self, epoch: int, current_iter: int) -> None:
-        """BasicSR's save (weights + training state), written by rank 0 only (DDP ranks hold the same weights; BasicSR
-        lets every rank write the same files) and atomically: the files go to a `.partial` folder and are then moved
-        into place, so a kill during a save never leaves a truncated checkpoint for `--auto_resume` to pick."""
-        if self.opt.get("rank", 0) != 0:
-            return
+    @contextlib.contextmanager
+    def _staged(self, *keys: str) -> Iterator[None]:
+        """Within the block, `path.<key>` folders point to `.partial` subfolders, whose files are moved into place
+        after it: a kill during a save never leaves a truncated file for `--auto_resume` or a user to pick."""
         paths = self.opt["path"]
-        finals = {key: paths[key] for key in ("models", "training_states")}
+        finals = {key: paths[key] for key in keys}
         staging = {key: osp.join(folder, ".partial") for key, folder in finals.items()}
         for folder in staging.values():
             os.makedirs(folder, exist_ok=True)
         paths.update(staging)
         try:
-            super().save(epoch, current_iter)
+            yield
         finally:
             paths.update(finals)
         for key, folder in staging.items():
             for name in os.listdir(folder):
                 os.replace(osp.join(folder, name), osp.join(finals[key], name))
             os.rmdir(folder)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        """BasicSR's save (weights of every network + training state), written by rank 0 only (DDP ranks hold the same
+        weights; BasicSR lets every rank write the same files) and atomically (`_staged`)."""
+        if self.opt.get("rank", 0) != 0:
+            return
+        with self._staged("models", "training_states"):
+            super().save(epoch, current_iter)
+
+    def save_training_state(self, epoch: int, current_iter: int) -> None:
+        """BasicSR's training state (epoch, iter, optimizers, schedulers) plus the grad scalers and the best
+        validation metrics, so a resumed run continues them; none for the final save (`current_iter` -1)."""
+        if current_iter == -1:
+            return
+        state = {
+            "epoch": epoch,
+            "iter": current_iter,
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "scalers": [s.state_dict() for s in self.scalers],
+            "best_metric_results": getattr(self, "best_metric_results", {}),
+        }
+        torch.save(state, osp.join(self.opt["path"]["training_states"], f"{current_iter}.state"))
+
+    def resume_training(self, resume_state: dict) -> None:
+        """BasicSR's resume, then the grad scalers and best metrics when the state has them (states of older runs, or
+        of runs with AMP off, have none: the scalers then start afresh, which the log says)."""
+        super().resume_training(resume_state)
+        self.best_metric_results = resume_state.get("best_metric_results") or {}
+        saved_states = resume_state.get("scalers") or [{}] * len(self.scalers)
+        for i, (scaler, saved) in enumerate(zip(self.scalers, saved_states, strict=True)):
+            if not scaler.is_enabled():
+                continue
+            if saved:
+                scaler.load_state_dict(saved)
+            else:
+                get_root_logger().info(f"The training state has no grad scaler {i} state: it starts afresh.")
+
+    def _save_best(self, dataset: str, current_iter: Any) -> None:
+        """Keep `net_g_best.pth` (as `net_g_<iter>.pth`: params and params_ema) when this validation set a new best
+        PSNR on the first validation set (rank 0 runs validation)."""
+        if not self.opt["is_train"]:
+            return
+        psnr = next((m for m, spec in self.opt["val"]["metrics"].items() if spec["type"] == "calculate_psnr"), None)
+        first = next(ds["name"] for phase, ds in self.opt["datasets"].items() if phase.startswith("val"))
+        best = self.best_metric_results.get(dataset, {}).get(psnr)
+        new = best is not None and best["iter"] == current_iter and best["iter"] != getattr(self, "_best_iter", None)
+        if psnr is None or dataset != first or not new:
+            return
+        self._best_iter = current_iter  # the final validation repeats the last iteration's
+        with self._staged("models"):
+            nets, keys = [self.net_g], ["params"]
+            if hasattr(self, "net_g_ema"):
+                nets, keys = [self.net_g, self.net_g_ema], ["params", "params_ema"]
+            self.save_network(nets, "net_g", "best", param_key=keys)
+        get_root_logger().info(
+            f"Best {psnr} on {dataset} so far ({best['val']:.4f} at iter {current_iter}): "
+            f"{osp.join(self.opt['path']['models'], 'net_g_best.pth')}"
+        )
 
     def _image_path(self, dataset: str, image: str, current_iter: Any) -> str:
         """Where BasicSR saves a validation/test image."""
@@ -220,6 +354,7 @@ class PLKSRModel(SRModel):
             for metric, value in self.metric_results.items():
                 self._update_best_metric_result(dataset, metric, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset, tb_logger)
+            self._save_best(dataset, current_iter)
         n, seconds = len(images), result.seconds
         get_root_logger().info(
             f"{dataset}: {n} images in {seconds:.1f} s ({result.images_per_second:.2f} img/s; "

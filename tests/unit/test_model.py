@@ -43,7 +43,7 @@ def test_training_step_updates_weights(tmp_path, use_amp: bool, channels_last: b
 
 def test_no_autocast_without_amp(tmp_path) -> None:
     model = _model(tmp_path, amp_dtype="fp16")
-    assert model.amp_dtype is None and not model.use_amp and not model.scaler.is_enabled()
+    assert model.amp_dtype is None and not model.use_amp and not model.scalers[0].is_enabled()
     model.feed_data(_batch())
     model.optimize_parameters(1)
     assert model.output.dtype == torch.float32

@@ -105,7 +105,7 @@ def test_model_training_and_validation_follow_the_rule(isa: str, tmp_path) -> No
     expected = runtime.autocast_dtype(AUTO_ON_CPU[isa])
     assert model.amp_dtype == expected
     assert model.use_amp == model.val_amp == (expected is not None)
-    assert not model.scaler.is_enabled()  # no grad scaler without fp16 on CUDA
+    assert not model.scalers[0].is_enabled()  # no grad scaler without fp16 on CUDA
     seen = []
     model.net_g.feats[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     model.feed_data({"lq": torch.rand(2, 3, 8, 8), "gt": torch.rand(2, 3, 16, 16)})

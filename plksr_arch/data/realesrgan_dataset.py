@@ -1,0 +1,37 @@
+"""RealESRGANDataset with the GT patch size as an option (`crop_pad_size`; BasicSR hard-codes 400).
+
+BasicSR's dataset pads or crops every GT image to 400x400 and draws the two blur kernels and the sinc kernel; the
+model then degrades the whole 400x400 patch on the device and crops `gt_size` from the result. On a CPU that
+degradation is most of a training step, so a smaller `crop_pad_size` (at least `gt_size`) makes real-world training on
+a laptop practical. BasicSR registers its class as `RealESRGANDataset_basicsr`; ours takes the plain name and behaves
+the same with the default 400.
+"""
+
+from __future__ import annotations
+
+import random
+
+from basicsr.data.realesrgan_dataset import RealESRGANDataset as BasicSRRealESRGANDataset
+
+DEFAULT_CROP = 400
+
+
+class RealESRGANDataset(BasicSRRealESRGANDataset):
+    """GT patches of `crop_pad_size` (default 400, BasicSR's) with Real-ESRGAN's kernels, for RealESRNetModel and
+    RealESRGANModel."""
+
+    option_keys = ("crop_pad_size",)
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.crop_pad_size = int(opt.get("crop_pad_size", DEFAULT_CROP))
+        if not 0 < self.crop_pad_size <= DEFAULT_CROP:
+            raise ValueError(f"crop_pad_size {self.crop_pad_size}: must be in 1..{DEFAULT_CROP}")
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        size = self.crop_pad_size
+        if size < DEFAULT_CROP:
+            top, left = random.randint(0, DEFAULT_CROP - size), random.randint(0, DEFAULT_CROP - size)
+            item["gt"] = item["gt"][:, top : top + size, left : left + size].contiguous()
+        return item
