@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY, Registry
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY, Registry
 
 from .archs.plksr_arch import PLKSR
 from .archs.realplksr_arch import RealPLKSR
-from .data.realesrgan_dataset import RealESRGANDataset
 from .models.plksr_model import PLKSRModel
 from .models.realesr_model import RealESRGANModel, RealESRNetModel
 
@@ -43,4 +42,4 @@ def register_all() -> None:
     register(MODEL_REGISTRY, PLKSRModel, "ESRModel")
     register(MODEL_REGISTRY, RealESRNetModel)
     register(MODEL_REGISTRY, RealESRGANModel)
-    register(DATASET_REGISTRY, RealESRGANDataset)
+    from .data import realesrgan_dataset  # noqa: F401  (registers RealESRGANDataset when imported)

@@ -80,7 +80,7 @@ def test(opt: dict) -> dict:
         name = dataset_opt["name"]
         save_img = val.get("save_img", False)
         strips = osp.join(opt["path"]["visualization"], name) if save_img else None
-        baseline = BicubicBaseline(val.get("metrics") or {}, opt["scale"], strips)
+        baseline = BicubicBaseline(val.get("metrics") or {}, opt["scale"], strips, opt["network_g"]["type"])
         result = model.validation(loader, opt["name"], tb_logger=None, save_img=save_img, on_image=baseline)
         if result is None:  # a rank other than 0 of a distributed test: rank 0 scores and writes
             continue

@@ -1,9 +1,13 @@
-"""Dataset preparation as BasicSR trains on it: MATLAB-bicubic LR, aligned sub-images, LMDB.
+"""Dataset preparation as BasicSR trains on it: MATLAB-bicubic LR, aligned sub-images, LMDB; GT-only sets for
+real-world training.
 
 `prepare_dataset` turns a folder of HR images (DIV2K, DF2K, ...) into
 `<out>/<name>_train_HR_sub.lmdb` and `<out>/<name>_train_LR_bicubic_X<s>_sub.lmdb` for each scale, the paths the
 shipped option files use. HR images are cropped to a multiple of every requested scale, so one HR sub-image set
 serves all scales and each LR sub-image is exactly its HR twin downscaled.
+
+`prepare_real` writes what RealESRGANDataset reads: GT sub-images (optionally of Real-ESRGAN's multi-scale copies too)
+and a `meta_info` list of their paths relative to `<out>`, the layout of the shipped `*_RealESR*` option files.
 """
 
 from __future__ import annotations
@@ -145,3 +149,82 @@ def prepare_dataset(
             make_lmdb(folder, folder + ".lmdb")
             results[key] = folder + ".lmdb"
     return results
+
+
+# Real-ESRGAN's multi-scale GT (scripts/generate_multiscale_DF2K.py): three LANCZOS downscales, and one whose shorter
+# side is 400 px, beside each original.
+MULTISCALE_FACTORS = (0.75, 0.5, 1 / 3)
+MULTISCALE_SHORT_SIDE = 400
+
+
+def multiscale(img: np.ndarray) -> list[np.ndarray]:
+    """Real-ESRGAN's multi-scale copies of an HR image (PIL LANCZOS, as its script), original excluded."""
+    from PIL import Image
+
+    pil = Image.fromarray(img[..., ::-1])
+    h, w = img.shape[:2]
+    sizes = [(int(w * f), int(h * f)) for f in MULTISCALE_FACTORS]
+    short = MULTISCALE_SHORT_SIDE
+    sizes.append((short, int(short * h / w)) if w < h else (int(short * w / h), short))
+    return [np.ascontiguousarray(np.asarray(pil.resize(size, Image.LANCZOS))[..., ::-1]) for size in sizes]
+
+
+def _process_real(path: str, folder: str, size: int, step: int, with_multiscale: bool) -> list[str]:
+    """Write the GT sub-images of one HR image (and of its multi-scale copies); return their file names."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"{path}: not a readable image")
+    stem = osp.splitext(osp.basename(path))[0]
+    variants = [("", img)] + ([(f"T{i}", v) for i, v in enumerate(multiscale(img))] if with_multiscale else [])
+    names = []
+    for tag, image in variants:
+        boxes = subimage_boxes(image.shape[0], image.shape[1], size, step, 1) or [(0, 0)]  # small: whole image
+        for i, (y, x) in enumerate(boxes, 1):
+            name = f"{stem}{tag}_s{i:03d}.png"
+            write_png(osp.join(folder, name), image[y : y + size, x : x + size])
+            names.append(name)
+    return names
+
+
+def prepare_real(
+    hr_folder: str,
+    out: str,
+    name: str,
+    size: int = 400,
+    step: int = 200,
+    with_multiscale: bool = False,
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, str]:
+    """GT sub-images (`size` px every `step` px; images smaller than `size` whole) in `<out>/<name>_HR_sub`, with
+    Real-ESRGAN's multi-scale copies when `with_multiscale`, and `<out>/meta_info/meta_info_<name>_sub.txt` listing
+    them relative to `<out>` (RealESRGANDataset: `dataroot_gt: <out>`, `meta_info: that file`)."""
+    paths = list_images(hr_folder)
+    folder = osp.join(out, f"{name}_HR_sub")
+    meta = osp.join(out, "meta_info", f"meta_info_{name}_sub.txt")
+    os.makedirs(folder, exist_ok=True)
+    os.makedirs(osp.dirname(meta), exist_ok=True)
+    work = partial(_process_real, folder=folder, size=size, step=step, with_multiscale=with_multiscale)
+    bar = tqdm(total=len(paths), unit="image", desc="GT sub-images", disable=not progress)
+    names: list[str] = []
+    with Pool(workers) if workers > 1 else _Serial() as pool:
+        for result in pool.imap(work, paths):
+            names.extend(result)
+            bar.update()
+    bar.close()
+    with open(meta, "w", encoding="utf-8") as f:
+        f.writelines(f"{osp.basename(folder)}/{n}\n" for n in names)
+    return {"gt": folder, "meta_info": meta}
+
+
+class _Serial:
+    """`Pool`'s `imap` in this process (one worker)."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def imap(self, func, items):  # noqa: ANN001, ANN201
+        return map(func, items)

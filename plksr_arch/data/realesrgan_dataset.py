@@ -3,8 +3,12 @@
 BasicSR's dataset pads or crops every GT image to 400x400 and draws the two blur kernels and the sinc kernel; the
 model then degrades the whole 400x400 patch on the device and crops `gt_size` from the result. On a CPU that
 degradation is most of a training step, so a smaller `crop_pad_size` (at least `gt_size`) makes real-world training on
-a laptop practical. BasicSR registers its class as `RealESRGANDataset_basicsr`; ours takes the plain name and behaves
-the same with the default 400.
+a laptop practical. The smaller patch is cut from BasicSR's 400x400 one, so an image under 400 px on a side is
+reflect-padded first, as in BasicSR. BasicSR registers its class as `RealESRGANDataset_basicsr`; ours takes the plain
+name and behaves the same with the default 400.
+
+The class registers itself when this module is imported (as BasicSR's decorated classes do), so importing it before
+basicsr also works: basicsr's import then runs `registration.register_all` while this module is still half-imported.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import random
 
 from basicsr.data.realesrgan_dataset import RealESRGANDataset as BasicSRRealESRGANDataset
+from basicsr.utils.registry import DATASET_REGISTRY
 
-DEFAULT_CROP = 400
+from ..options import REALESRGAN_CROP as DEFAULT_CROP
+from ..registration import register
 
 
 class RealESRGANDataset(BasicSRRealESRGANDataset):
@@ -35,3 +41,6 @@ class RealESRGANDataset(BasicSRRealESRGANDataset):
             top, left = random.randint(0, DEFAULT_CROP - size), random.randint(0, DEFAULT_CROP - size)
             item["gt"] = item["gt"][:, top : top + size, left : left + size].contiguous()
         return item
+
+
+register(DATASET_REGISTRY, RealESRGANDataset)

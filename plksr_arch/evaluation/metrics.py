@@ -35,10 +35,11 @@ def image_metrics(sr: np.ndarray, gt: np.ndarray, metrics_opt: dict) -> dict[str
 class BicubicBaseline:
     """The per-image hook of `plksr test` (`PLKSRModel.validation(..., on_image=...)`): scores the MATLAB-bicubic
     upsampling of the same LR image with the same metrics and, with `strips_dir`, writes a comparison strip
-    (`<image>_strip.png`: LR | bicubic | PLKSR | HR). Returns the baseline's metrics, or None without ground truth."""
+    (`<image>_strip.png`: LR | bicubic | `network` | HR). Returns the baseline's metrics, or None without ground
+    truth."""
 
-    def __init__(self, metrics_opt: dict, scale: int, strips_dir: str | None = None) -> None:
-        self.metrics_opt, self.scale, self.strips_dir = metrics_opt, scale, strips_dir
+    def __init__(self, metrics_opt: dict, scale: int, strips_dir: str | None = None, network: str = "PLKSR") -> None:
+        self.metrics_opt, self.scale, self.strips_dir, self.network = metrics_opt, scale, strips_dir, network
 
     def __call__(self, name: str, lq: torch.Tensor, sr: np.ndarray, gt: np.ndarray | None, scores: dict) -> dict | None:
         from basicsr.utils import imwrite, tensor2img
@@ -50,6 +51,8 @@ class BicubicBaseline:
         bicubic = bicubic_image(lq, self.scale)
         baseline = image_metrics(bicubic, gt, self.metrics_opt)
         if self.strips_dir:
-            strip = comparison_strip(tensor2img(lq), bicubic, sr, gt, scores.get("psnr"), baseline.get("psnr"))
+            strip = comparison_strip(
+                tensor2img(lq), bicubic, sr, gt, scores.get("psnr"), baseline.get("psnr"), self.network
+            )
             imwrite(strip, osp.join(self.strips_dir, f"{name}_strip.png"))
         return baseline

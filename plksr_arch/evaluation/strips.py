@@ -1,4 +1,4 @@
-"""Comparison strips: LR (nearest) | bicubic | PLKSR | HR on the zoomed crop where PLKSR and bicubic differ most."""
+"""Comparison strips: LR (nearest) | bicubic | the network | HR on the zoomed crop where it and bicubic differ most."""
 
 from __future__ import annotations
 
@@ -39,9 +39,11 @@ def comparison_strip(
     gt: np.ndarray,
     sr_psnr: float | None = None,
     bicubic_psnr: float | None = None,
+    network: str = "PLKSR",
 ) -> np.ndarray:
-    """One uint8 BGR strip (`strip_size()`) of the four images at the crop where PLKSR differs most from bicubic;
-    the labels carry the whole-image PSNR when given. `bicubic`, `sr` and `gt` share one size, `lq` is 1/scale."""
+    """One uint8 BGR strip (`strip_size()`) of the four images at the crop where the network (labelled `network`)
+    differs most from bicubic; the labels carry the whole-image PSNR when given. `bicubic`, `sr` and `gt` share one
+    size, `lq` is 1/scale."""
     scale = gt.shape[0] // lq.shape[0]
     size = min(gt.shape[0], gt.shape[1], PANEL // 2)
     size -= size % scale
@@ -57,7 +59,7 @@ def comparison_strip(
     panels = [
         _panel(crop(lq, scale), f"LR x{scale} (nearest)"),
         _panel(crop(bicubic), f"bicubic{db(bicubic_psnr)}"),
-        _panel(crop(sr), f"PLKSR{db(sr_psnr)}"),
+        _panel(crop(sr), f"{network}{db(sr_psnr)}"),
         _panel(crop(gt), "HR"),
     ]
     gap = np.full((PANEL + LABEL_HEIGHT, GAP, 3), 255, np.uint8)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from yaml import safe_load as yaml_load
 
 from plksr_arch.options import OptionsError, apply_overrides, load_options, read_yaml, validate
 
@@ -234,3 +235,30 @@ def test_project_keys_are_declared_once_with_types_defaults_and_docs() -> None:
     assert read_keys(TestKeys, None) == TestKeys() and TestKeys().tile_overlap == 16
     assert read_keys(TestKeys, {"tile": 64, "save_img": True}) == TestKeys(tile=64)  # BasicSR's own keys ignored
     assert read_keys(ModelKeys, {"use_amp": True, "name": "x"}).use_amp is True
+
+
+@pytest.mark.parametrize("path", REAL_WORLD, ids=lambda p: p.name)
+def test_real_world_files_write_out_real_esrgans_x4plus_recipe(path: Path) -> None:
+    from importlib import resources
+
+    recipe = yaml_load(resources.files("plksr_arch.data").joinpath("realesrgan_x4plus.yml").read_text())
+    opt = read_yaml(str(path))
+    assert {k: opt[k] for k in recipe["model"]} == recipe["model"]
+    train_ds = opt["datasets"]["train"]
+    assert {k: train_ds[k] for k in recipe["dataset"]} == recipe["dataset"]
+    assert train_ds["type"] == "RealESRGANDataset" and train_ds["batch_size_per_gpu"] == 12
+    assert opt["datasets"]["val_1"]["type"] == "PairedImageDataset"  # validation on a paired set
+    train, gan = opt["train"], opt["model_type"] == "RealESRGANModel"
+    assert train["ema_decay"] == 0.999 and train["pixel_opt"]["type"] == "L1Loss"
+    assert train["optim_g"]["lr"] == (1e-4 if gan else 2e-4)
+    assert train["total_iter"] == train["scheduler"]["milestones"][0] == (400_000 if gan else 1_000_000)
+    if gan:
+        stage1 = path.name.replace("RealESRGAN", "RealESRNet").removesuffix(".yml")
+        assert opt["path"]["pretrain_network_g"] == f"experiments/{stage1}/models/net_g_latest.pth"
+        assert (opt["l1_gt_usm"], opt["percep_gt_usm"], opt["gan_gt_usm"]) == (True, True, False)
+        assert opt["network_d"]["type"] == "UNetDiscriminatorSN" and train["optim_d"]["lr"] == 1e-4
+        layers = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}
+        assert train["perceptual_opt"]["layer_weights"] == layers
+        assert train["gan_opt"]["gan_type"] == "vanilla" and train["gan_opt"]["loss_weight"] == 0.1
+    else:
+        assert opt["gt_usm"] is True and opt["path"]["pretrain_network_g"] is None
