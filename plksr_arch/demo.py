@@ -1,8 +1,10 @@
 """`plksr demo`: pick a PLKSR this machine can train well in the time budget, train it on the embedded photos with
-BasicSR's pipeline, test it against bicubic.
+BasicSR's pipeline, test it against bicubic. `plksr demo --real`: the same for RealPLKSR trained on inputs degraded on
+the fly (stage 1 of Real-ESRGAN's recipe), tested on held-out photos degraded the same way with a fixed seed.
 
-The networks (`tiers`) and their recipe are data: `plksr_arch/data/demo.yml`. Device and precision follow
-`runtime`'s auto rule; the data comes from `plksr_arch.data.demo`.
+The networks (`tiers`) and their recipes are data: `plksr_arch/data/demo.yml` and `demo_real.yml` (its degradation
+settings from `realesrgan_x4plus.yml`). Device and precision follow `runtime`'s auto rule; the data comes from
+`plksr_arch.data.demo`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import torch
 import yaml
 
-from .data.demo import build_dataset
+from .data.demo import build_dataset, build_real_dataset
 from .measure import time_runs
 from .runtime import autocast_dtype, describe, memory_format, resolve_device, resolve_precision
 
@@ -81,32 +83,45 @@ def measure_iters_per_second(
     return 1000.0 / time_runs(step, device, n_warmup, n_timed)
 
 
-def _recipe() -> dict:
-    return yaml.safe_load(resources.files("plksr_arch.data").joinpath("demo.yml").read_text(encoding="utf-8"))
+def _recipe(real: bool = False) -> dict:
+    name = "demo_real.yml" if real else "demo.yml"
+    return yaml.safe_load(resources.files("plksr_arch.data").joinpath(name).read_text(encoding="utf-8"))
 
 
-def tiers() -> list[Tier]:
-    """The demo's networks, largest first (`tiers` in demo.yml)."""
-    return [Tier(**tier) for tier in _recipe()["tiers"]]
+def tiers(real: bool = False) -> list[Tier]:
+    """The demo's networks, largest first (`tiers` in demo.yml, or demo_real.yml for `real`)."""
+    return [Tier(**tier) for tier in _recipe(real)["tiers"]]
 
 
-def _base_options(tier: Tier, scale: int) -> dict:
-    opt = _recipe()
+def _base_options(tier: Tier, scale: int, real: bool = False) -> dict:
+    opt = _recipe(real)
     del opt["tiers"]
-    opt["name"] = f"demo_{tier.label}_x{scale}"
+    opt["name"] = f"demo_{'real_' if real else ''}{tier.label}_x{scale}"
     opt["scale"] = scale
     opt["network_g"].update(tier.network, upscaling_factor=scale)
+    if real:
+        from .data.degrade import recipe
+
+        degradation = recipe()
+        opt.update({k: v for k, v in degradation["model"].items() if k not in opt})
+        opt["datasets"]["train"].update(degradation["dataset"])
     return opt
 
 
-def train_options(data: dict[str, str], scale: int, total_iter: int, tier: Tier, precision: str) -> dict:
+def train_options(
+    data: dict[str, str], scale: int, total_iter: int, tier: Tier, precision: str, real: bool = False
+) -> dict:
     """The demo recipe for training `tier`: data paths, scale, iteration count and precision filled in."""
-    opt = _base_options(tier, scale)
+    opt = _base_options(tier, scale, real)
     opt["use_amp"] = opt["channels_last"] = precision != "fp32"
     if precision != "fp32":
         opt["amp_dtype"] = precision
     train = opt["datasets"]["train"]
-    train["dataroot_gt"], train["dataroot_lq"] = data["train_gt"], data["train_lq"]
+    if real:
+        train["dataroot_gt"], train["meta_info"] = data["train_gt"], data["meta_info"]
+        opt["gt_size"] = tier.lr_patch * scale
+    else:
+        train["dataroot_gt"], train["dataroot_lq"] = data["train_gt"], data["train_lq"]
     train["gt_size"] = tier.lr_patch * scale
     train["batch_size_per_gpu"] = tier.batch
     del opt["datasets"]["val_1"], opt["val"]  # `plksr demo` tests once, after training
@@ -118,13 +133,14 @@ def train_options(data: dict[str, str], scale: int, total_iter: int, tier: Tier,
     return opt
 
 
-def test_options(data: dict[str, str], scale: int, weights: str, tier: Tier) -> dict:
-    """Test options for the held-out photos: fp32 metrics (Y channel, crop_border = scale) of `weights`."""
-    opt = _base_options(tier, scale)
+def test_options(data: dict[str, str], scale: int, weights: str, tier: Tier, real: bool = False) -> dict:
+    """Test options for the held-out photos: fp32 metrics (crop_border = scale; Y channel, or RGB for `real`) of
+    `weights`, with comparison strips."""
+    opt = _base_options(tier, scale, real)
+    kept = ("name", "scale", "num_gpu", "manual_seed", "datasets", "network_g", "val")
+    opt = {"model_type": "PLKSRModel", **{k: v for k, v in opt.items() if k in kept}}  # testing: no training keys
     test = opt["datasets"].pop("val_1")
     test["dataroot_gt"], test["dataroot_lq"] = data["test_gt"], data["test_lq"]
-    for key in ("train", "logger"):
-        del opt[key]
     opt["datasets"] = {"test_1": test}
     opt["path"] = {"pretrain_network_g": weights, "strict_load_g": True, "param_key_g": "params"}
     opt["val"] = {"save_img": True, "suffix": None, "metrics": opt["val"]["metrics"]}
@@ -137,13 +153,15 @@ def plan_training(
     minutes: float,
     options: Callable[[Tier, int], dict],
     measure: Callable[[dict], float],
+    real: bool = False,
 ) -> Plan:
     """The first tier whose floor fits in `minutes` at the measured speed, trained for the whole budget; when none
     fits, the last tier for its floor, with a warning that says how long that takes.
 
-    `options(tier, total_iter)` gives a tier's training options, `measure(opt)` its iterations per second."""
+    `options(tier, total_iter)` gives a tier's training options, `measure(opt)` its iterations per second; `real`
+    picks demo_real.yml's tiers."""
     budget = minutes * 60
-    for tier in tiers():
+    for tier in tiers(real):
         rate = measure(options(tier, 1))
         fits = int(budget * rate)
         logger.info(f"{tier.label}: {rate:.2f} it/s -> {fits} iterations in {minutes:g} min (needs {tier.floor})")
@@ -170,29 +188,57 @@ def psnr_gain(report: dict) -> float:
     return heldout["psnr"] - heldout["bicubic"]["psnr"]
 
 
-def run_demo(workdir: str, scale: int = 4, minutes: float = 7.0) -> tuple[dict, Plan]:
+def real_step_seconds(opt: dict, n_timed: int = 3) -> float:
+    """Median seconds of one real-world training step of `opt` (completed by `load_options`), as the training loop
+    runs it: load a batch (no loader process), degrade it on the model's device, train."""
+    from basicsr.data import build_dataset
+    from basicsr.models import build_model
+    from torch.utils.data import default_collate
+
+    ds = build_dataset(dict(opt["datasets"]["train"]))
+    model = build_model(opt)
+    batch_size = opt["datasets"]["train"]["batch_size_per_gpu"]
+    steps = iter(range(1, 10**9))
+
+    def step() -> None:
+        i = next(steps)
+        model.feed_data(default_collate([ds[(i * batch_size + k) % len(ds)] for k in range(batch_size)]))
+        model.optimize_parameters(i)
+
+    return time_runs(step, model.device, 1, n_timed) / 1000.0
+
+
+def run_demo(workdir: str, scale: int = 4, minutes: float = 7.0, real: bool = False) -> tuple[dict, Plan]:
     """Build the data, pick and calibrate a network, train it for about `minutes`, test it; return (metrics.json's
     dict, the plan). Device and precision follow the runtime's auto rule (CUDA fp16; bf16 + channels_last on a
-    CPU with native bf16; fp32 otherwise). Everything is written under `workdir`."""
+    CPU with native bf16; fp32 otherwise). `real`: RealPLKSR on degraded inputs (demo_real.yml), tested on degraded
+    held-out photos. Everything is written under `workdir`."""
     from . import test as test_mod
     from . import train as train_mod
+    from .options import load_options
 
     workdir = osp.abspath(workdir)
-    logger.info(f"Building the demo dataset (x{scale}) from scikit-image's photos in {workdir}/data ...")
-    data = build_dataset(osp.join(workdir, "data"), scale)
+    kind = "real-world " if real else ""
+    logger.info(f"Building the {kind}demo dataset (x{scale}) from scikit-image's photos in {workdir}/data ...")
+    data = (build_real_dataset if real else build_dataset)(osp.join(workdir, "data"), scale)
     device = resolve_device("auto")
     precision = resolve_precision("auto", device)
     logger.info(f"Calibrating on {describe(device)} in {precision} ...")
+
+    def rate(opt: dict) -> float:
+        if not real:
+            return measure_iters_per_second(opt, device, precision)
+        calibration = _dump({**opt, "name": "calibration"}, osp.join(workdir, "options", "calibration.yml"))
+        return 1 / real_step_seconds(load_options(calibration, is_train=True, root=workdir))
+
     plan = plan_training(
-        minutes,
-        lambda tier, total_iter: train_options(data, scale, total_iter, tier, precision),
-        lambda opt: measure_iters_per_second(opt, device, precision),
+        minutes, lambda tier, total_iter: train_options(data, scale, total_iter, tier, precision, real), rate, real
     )
     logger.info(
         f"Training {plan.tier.label} x{scale} for {plan.total_iter} iterations at {plan.rate:.2f} it/s "
         f"(~{plan.minutes:.1f} min, {precision})"
     )
-    train_opt = train_options(data, scale, plan.total_iter, plan.tier, precision)
+    train_opt = train_options(data, scale, plan.total_iter, plan.tier, precision, real)
     weights = train_mod.run(_dump(train_opt, osp.join(workdir, "options", "train_demo.yml")), root=workdir)
-    test_opt = test_options(data, scale, weights, plan.tier)
+    test_opt = test_options(data, scale, weights, plan.tier, real)
     return test_mod.run(_dump(test_opt, osp.join(workdir, "options", "test_demo.yml")), root=workdir), plan

@@ -32,6 +32,7 @@ TRAIN_PHOTOS = (
 )
 TEST_PHOTOS = ("chelsea", "coffee")
 SUB_SIZE, SUB_STEP = 240, 120  # HR sub-image size and stride (multiples of 2, 3 and 4)
+REAL_HELDOUT_SIZE = 256  # centre crop of each held-out photo degraded for `plksr demo --real`
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -67,3 +68,27 @@ def build_dataset(root: str, scale: int) -> dict[str, str]:
             ly, lx, ls = y // scale, x // scale, SUB_SIZE // scale
             write_png(osp.join(folders["train_lq"], stem), lr[ly : ly + ls, lx : lx + ls], compression=1)
     return folders
+
+
+def build_real_dataset(root: str, scale: int) -> dict[str, str]:
+    """For `plksr demo --real`: the training photos as 400 px GT sub-images with a RealESRGANDataset meta_info
+    (`prepare.prepare_real` into `root/train`; equal-sized files keep the loading time per batch steady, so the speed
+    calibration holds), and the held-out photos as degraded pairs (`degrade.degraded_pairs`, 256 px centre crops,
+    seed 0) in `root/test/{GT,LQ}`. Returns the paths."""
+    from .degrade import degraded_pairs
+    from .prepare import prepare_real
+
+    folders = {kind: osp.join(root, f"{kind}_photos") for kind in ("train", "heldout")}
+    paths: dict[str, list[str]] = {}
+    for kind, names in (("train", TRAIN_PHOTOS), ("heldout", TEST_PHOTOS)):
+        os.makedirs(folders[kind], exist_ok=True)
+        paths[kind] = [osp.join(folders[kind], f"{name}.png") for name in names]
+        for name, path in zip(names, paths[kind], strict=True):
+            write_png(path, load_photo(name), compression=1)
+    train = prepare_real(folders["train"], osp.join(root, "train"), "skimage", size=400, step=400)
+    pairs = degraded_pairs(paths["heldout"], osp.join(root, "test"), scale, size=REAL_HELDOUT_SIZE, seed=0)
+    return {
+        "train_gt": osp.join(root, "train"),
+        "meta_info": train["meta_info"],
+        **{f"test_{k}": v for k, v in pairs.items()},
+    }

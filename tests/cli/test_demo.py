@@ -17,7 +17,7 @@ def _report(psnr: float, bicubic: float) -> dict:
 @pytest.mark.parametrize(("psnr", "status"), [(29.8, 0), (29.3, 1), (29.38, 1)])
 def test_demo_exits_non_zero_unless_plksr_beats_bicubic(monkeypatch, capsys, psnr: float, status: int) -> None:
     plan = Plan(tiers()[-1], 10.0, 400)
-    monkeypatch.setattr(demo, "run_demo", lambda workdir, scale, minutes: (_report(psnr, 29.38), plan))
+    monkeypatch.setattr(demo, "run_demo", lambda workdir, scale, minutes, real: (_report(psnr, 29.38), plan))
     assert main(["demo", "--minutes", "1"]) == status
     out, err = capsys.readouterr()
     assert "| skimage_heldout | 2 |" in out
@@ -31,6 +31,30 @@ def test_demo_exits_non_zero_unless_plksr_beats_bicubic(monkeypatch, capsys, psn
 
 
 def test_bad_demo_arguments_are_one_line_errors(capsys) -> None:
-    for args, message in ((["--minutes", "0"], "--minutes 0.0: must be > 0"), (["--threads", "0"], "--threads 0")):
+    cases = (
+        (["--minutes", "0"], "--minutes 0.0: must be > 0"),
+        (["--threads", "0"], "--threads 0"),
+        (["--real", "--scale", "3"], "--scale 3: --real supports x2 and x4"),
+    )
+    for args, message in cases:
         assert main(["demo", *args]) == 2
         assert capsys.readouterr().err.startswith(f"plksr demo: error: {message}")
+
+
+def test_real_demo_names_degraded_photos_and_lists_strips(monkeypatch, capsys, tmp_path) -> None:
+    plan = Plan(tiers(real=True)[0], 4.0, 800)
+    report = {**_report(21.2, 20.5), "name": "demo_real_RealPLKSR-demo_x4"}
+    strips = tmp_path / "results" / report["name"] / "visualization" / "heldout"
+    strips.mkdir(parents=True)
+    (strips / "chelsea_strip.png").write_bytes(b"")
+    calls = []
+
+    def fake(workdir: str, scale: int, minutes: float, real: bool) -> tuple:
+        calls.append(real)
+        return report, plan
+
+    monkeypatch.setattr(demo, "run_demo", fake)
+    assert main(["demo", "--real", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert calls == [True] and str(strips / "chelsea_strip.png") in out
+    assert "RealPLKSR-demo x4 after 800 iterations beats bicubic on the degraded held-out photos by +0.70 dB" in out

@@ -274,6 +274,27 @@ def test_distributed_launcher_on_cpu_uses_gloo(tmp_path, data) -> None:
     assert re.search(r"iter:\s+4, lr:", log.read_text())
 
 
+def test_two_node_torchrun_on_localhost(tmp_path, data) -> None:
+    """The README's multi-node line: two `torchrun --nnodes 2` launchers (one process each, node ranks 0 and 1)
+    meeting at a rendezvous on localhost, as two machines would at the first one's address."""
+    path = write_yaml(tmp_path / "nodes.yml", train_options(data["train"], name="nodes"))
+    port = _free_port()
+
+    def node(rank: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={rank}"]
+        cmd += ["--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}"]
+        cmd += ["-m", "plksr_arch.train", "-opt", str(path), "--launcher", "pytorch"]
+        return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    nodes = [node(0), node(1)]
+    outputs = [p.communicate(timeout=300)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    exp = tmp_path / "experiments" / "nodes"
+    (log,) = exp.glob("train_nodes_*.log")
+    assert "world_size: 2" in log.read_text() and re.search(r"iter:\s+4, lr:", log.read_text())
+    assert (exp / "models" / "net_g_latest.pth").is_file()
+
+
 def test_batch_larger_than_dataset_is_a_clear_error(tmp_path, data) -> None:
     opt = train_options(data["train"])
     opt["datasets"]["train"]["batch_size_per_gpu"] = 7

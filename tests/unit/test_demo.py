@@ -39,3 +39,33 @@ def test_too_slow_for_every_tier_trains_the_smallest_for_its_floor_and_says_how_
         plan = _plan(10, {big.label: rate / 10, small.label: rate})
     assert (plan.tier, plan.total_iter) == (small, small.floor)
     assert f"{small.label} needs {small.floor} iterations, about 30.0 min here. Training that long." in caplog.text
+
+
+def test_real_demo_options_validate_with_real_esrgans_degradations(tmp_path) -> None:
+    """demo_real.yml, completed as `plksr demo --real` completes it, is a valid RealESRNetModel run whose
+    degradation settings are Real-ESRGAN's x4plus ones (gt_usm off: the plain GT is the target)."""
+    import yaml
+
+    from plksr_arch.data.degrade import recipe
+    from plksr_arch.demo import test_options, train_options
+    from plksr_arch.options import load_options
+
+    (tier,) = tiers(real=True)
+    data = {k: str(tmp_path) for k in ("train_gt", "test_gt", "test_lq")} | {"meta_info": str(tmp_path / "m.txt")}
+    (tmp_path / "m.txt").write_text("x.png\n")
+    for scale in (2, 4):
+        opt = train_options(data, scale, 900, tier, "fp32", real=True)
+        (tmp_path / "t.yml").write_text(yaml.safe_dump(opt))
+        loaded = load_options(str(tmp_path / "t.yml"), is_train=True, root=str(tmp_path))
+        assert loaded["model_type"] == "RealESRNetModel" and loaded["gt_size"] == tier.lr_patch * scale
+        assert {k: loaded[k] for k in recipe()["model"] if k not in ("gt_size", "queue_size")} == {
+            k: v for k, v in recipe()["model"].items() if k not in ("gt_size", "queue_size")
+        }
+        assert loaded["gt_usm"] is False and loaded["train"]["total_iter"] == 900
+        test = test_options(data, scale, str(tmp_path / "w.pth"), tier, real=True)
+        (tmp_path / "s.yml").write_text(yaml.safe_dump(test))
+        tested = load_options(str(tmp_path / "s.yml"), is_train=False, root=str(tmp_path), check_paths=False)
+        assert tested["model_type"] == "PLKSRModel" and tested["val"]["save_img"] is True
+        assert all(
+            m["test_y_channel"] is False and m["crop_border"] == scale for m in tested["val"]["metrics"].values()
+        )
