@@ -100,14 +100,11 @@ class PLKSRModel(SRModel):
         return super().model_to_device(net)
 
     def init_training_settings(self) -> None:
-        if self.vgg_weights is None:
+        if self.vgg_weights is not None and not osp.isfile(self.vgg_weights):
+            raise UserError(f"train.perceptual_opt.vgg_weights: '{self.vgg_weights}' does not exist")
+        vgg = contextlib.nullcontext() if self.vgg_weights is None else _compat.vgg_weights_at(self.vgg_weights)
+        with vgg:
             super().init_training_settings()
-        else:
-            try:
-                with _compat.vgg_weights_at(self.vgg_weights):
-                    super().init_training_settings()
-            except FileNotFoundError as err:
-                raise UserError(f"train.perceptual_opt.vgg_weights: {err}") from None
         if self.channels_last and hasattr(self, "net_g_ema"):
             self.net_g_ema.to(memory_format=torch.channels_last)
 

@@ -374,3 +374,22 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     assert report["speedups"] == pytest.approx(expected)
     for name, ratio in expected.items():
         assert f"{name} latency / PLKSR latency: {ratio:.2f}" in proc.stdout
+
+
+def test_diverging_run_stops_after_nonfinite_steps_and_keeps_the_last_good_weights(tmp_path, data) -> None:
+    """An absurd learning rate: the first step makes the weights huge, the next losses are not finite and are
+    skipped; after `train.nonfinite_limit` of them the run stops with one line and saves where it stands."""
+    opt = train_options(data["train"], name="diverge")
+    opt["train"].update(total_iter=50, nonfinite_limit=3)
+    opt["train"]["optim_g"]["lr"] = 1e30
+    path = write_yaml(tmp_path / "diverge.yml", opt)
+    proc = run_plksr("train", "-opt", str(path), cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    match = re.search(r"stopped at iter (\d+): 3 steps in a row had a non-finite loss or gradient \(last: l_pix=", last)
+    assert last.startswith("plksr train: error: ") and match, last
+    assert "non-finite l_pix=" in proc.stderr and "net_g step skipped" in proc.stderr
+    stopped = int(match.group(1))
+    weights = torch.load(tmp_path / "experiments" / "diverge" / "models" / f"net_g_{stopped}.pth", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in weights["params"].values())  # no non-finite update was applied
+    assert (tmp_path / "experiments" / "diverge" / "training_states" / f"{stopped}.state").is_file()

@@ -257,3 +257,14 @@ def test_training_state_holds_grad_scalers_and_best_metrics(tmp_path) -> None:
     resumed.scalers = [torch.amp.GradScaler("cpu")]
     resumed.resume_training(state)
     assert resumed.scalers[0].get_scale() == 2.0**10 and resumed.best_metric_results == model.best_metric_results
+
+
+def test_model_refuses_missing_vgg_weights_instead_of_downloading(tmp_path) -> None:
+    from basicsr.models import build_model
+
+    from plksr_arch.errors import UserError
+
+    opt = real_options(tmp_path, "GAN")
+    opt["train"]["perceptual_opt"]["vgg_weights"] = str(tmp_path / "none.pth")
+    with pytest.raises(UserError, match=r"train\.perceptual_opt\.vgg_weights: '.*none\.pth' does not exist"):
+        build_model(_load(tmp_path, opt))  # options loaded without path checks, as a library user might
