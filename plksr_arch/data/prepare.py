@@ -15,14 +15,16 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from multiprocessing import Pool
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+T = TypeVar("T")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -80,6 +82,15 @@ def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[in
             write_png(osp.join(folders[s], name), lrs[s][ly : ly + ls, lx : lx + ls])
 
 
+def _parallel(work: Callable[[str], T], items: Sequence[str], workers: int) -> Iterator[T]:
+    """`work(item)` for each item, in order, in `workers` processes (in this one for a single worker)."""
+    if workers > 1:
+        with Pool(workers) as pool:
+            yield from pool.imap(work, items)
+    else:
+        yield from map(work, items)
+
+
 def tiling_problem(scales: Sequence[int], size: int, step: int) -> str | None:
     """Why `size`/`step` cannot tile every scale exactly (both must be multiples of each scale), or None."""
     if any(s < 1 or size % s or step % s for s in scales):
@@ -133,16 +144,10 @@ def prepare_dataset(
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
     work = partial(_process_image, folders=folders, scales=scales, size=size, step=step)
-    bar = tqdm(total=len(paths), unit="image", desc="sub-images", disable=not progress)
-    if workers > 1:
-        with Pool(workers) as pool:
-            for _ in pool.imap_unordered(work, paths):
-                bar.update()
-    else:
-        for path in paths:
-            work(path)
-            bar.update()
-    bar.close()
+    for _ in tqdm(
+        _parallel(work, paths, workers), total=len(paths), unit="image", desc="sub-images", disable=not progress
+    ):
+        pass
     results = {"hr": folders["hr"], **{f"x{s}": folders[s] for s in scales}}
     if lmdb:
         for key, folder in list(results.items()):
@@ -205,26 +210,11 @@ def prepare_real(
     os.makedirs(folder, exist_ok=True)
     os.makedirs(osp.dirname(meta), exist_ok=True)
     work = partial(_process_real, folder=folder, size=size, step=step, with_multiscale=with_multiscale)
-    bar = tqdm(total=len(paths), unit="image", desc="GT sub-images", disable=not progress)
     names: list[str] = []
-    with Pool(workers) if workers > 1 else _Serial() as pool:
-        for result in pool.imap(work, paths):
-            names.extend(result)
-            bar.update()
-    bar.close()
+    for result in tqdm(
+        _parallel(work, paths, workers), total=len(paths), unit="image", desc="GT sub-images", disable=not progress
+    ):
+        names.extend(result)
     with open(meta, "w", encoding="utf-8") as f:
         f.writelines(f"{osp.basename(folder)}/{n}\n" for n in names)
     return {"gt": folder, "meta_info": meta}
-
-
-class _Serial:
-    """`Pool`'s `imap` in this process (one worker)."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def imap(self, func, items):  # noqa: ANN001, ANN201
-        return map(func, items)
