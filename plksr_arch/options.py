@@ -454,7 +454,8 @@ def _check_degradation(source: str, opt: dict) -> None:
 
     train_ds = opt["datasets"].get("train", {})
     dataset = lookup(DATASET_REGISTRY, train_ds.get("type"))
-    if not read_keys(DegradationKeys, opt).high_order_degradation:
+    keys = read_keys(DegradationKeys, opt)
+    if not keys.high_order_degradation:
         if dataset is not None and dataset.__name__ == "RealESRGANDataset":
             raise _fail(
                 source,
@@ -501,7 +502,7 @@ def _check_degradation(source: str, opt: dict) -> None:
             f"{gt_size}: must be a multiple of scale {scale} and at most the GT patch "
             f"size {crop} (datasets.train.crop_pad_size)",
         )
-    queue, batch = read_keys(DegradationKeys, opt).queue_size, train_ds.get("batch_size_per_gpu", 1)
+    queue, batch = keys.queue_size, train_ds.get("batch_size_per_gpu", 1)
     if queue < 0 or (queue and queue % batch):
         raise _fail(
             source, "queue_size", f"{queue}: must be 0 or a multiple of datasets.train.batch_size_per_gpu ({batch})"

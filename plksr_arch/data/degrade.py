@@ -45,6 +45,19 @@ def degraded_pairs(paths: Sequence[str], out: str, scale: int, size: int = REALE
         os.makedirs(folder, exist_ok=True)
     settings = recipe()
     with tempfile.TemporaryDirectory() as tmp:
+        meta = osp.join(tmp, "meta_info.txt")
+        with open(meta, "w", encoding="utf-8") as f:
+            f.writelines(osp.abspath(path) + "\n" for path in paths)
+        kernels = RealESRGANDataset(
+            {
+                **settings["dataset"],
+                "dataroot_gt": "",
+                "meta_info": meta,
+                "io_backend": {"type": "disk"},
+                "use_hflip": False,
+                "use_rot": False,
+            }
+        )
         for index, path in enumerate(paths):
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:
@@ -53,23 +66,11 @@ def degraded_pairs(paths: Sequence[str], out: str, scale: int, size: int = REALE
             crop -= crop % scale
             top, left = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
             gt = img2tensor(img[top : top + crop, left : left + crop].astype(np.float32) / 255.0)
-            meta = osp.join(tmp, "meta_info.txt")
-            with open(meta, "w", encoding="utf-8") as f:
-                f.write(osp.abspath(path) + "\n")
-            dataset_opt = {
-                **settings["dataset"],
-                "dataroot_gt": "",
-                "meta_info": meta,
-                "io_backend": {"type": "disk"},
-                "use_hflip": False,
-                "use_rot": False,
-            }
             model_opt = {**settings["model"], "scale": scale, "gt_size": crop, "queue_size": 0, "gt_usm": False}
             random.seed(seed + index)
             np.random.seed(seed + index)
             torch.manual_seed(seed + index)
-            item = RealESRGANDataset(dataset_opt)[0]
-            batch = default_collate([{**item, "gt": gt}])
+            batch = default_collate([{**kernels[index], "gt": gt}])
             gt, lq, _ = Degradation(model_opt, torch.device("cpu"), gan=False)(batch)
             stem = osp.splitext(osp.basename(path))[0]
             write_png(osp.join(folders["gt"], f"{stem}.png"), tensor2img(gt))

@@ -96,7 +96,8 @@ class RealESRNetModel(PLKSRModel):
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.usm_sharpener = USMSharp().to(self.device)
+        # The GAN stage's losses compare with unsharp-masked GT, also on paired batches.
+        self.usm_sharpener = USMSharp().to(self.device) if self.gan else None
         self.degradation = None
         if self.is_train and read_keys(DegradationKeys, opt).high_order_degradation:
             self.degradation = Degradation(degradation_options(opt, self.gan), self.device, gan=self.gan)
