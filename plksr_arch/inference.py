@@ -5,6 +5,7 @@ The first two wrap any `fn(lq) -> sr` on NCHW tensors, so validation, testing an
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -15,8 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .accel import CompiledForward, accelerate
 from .errors import UserError
-from .runtime import autocast_dtype, memory_format, resolve_device, resolve_precision
+from .runtime import autocast_dtype, inference_memory_format, resolve_device, resolve_precision
 
 logger = logging.getLogger("plksr")
 
@@ -134,6 +136,11 @@ class Upscaler:
     bicubic interpolation. Under fp16/bf16 the network body runs in low precision while the global skip (the
     repeated input) is added in fp32, so precision costs no PSNR; a non-finite output (per tile) is redone in fp32
     and logged. `tile` (LR pixels) bounds memory; `"auto"` picks the largest tile that fits half the free memory.
+
+    Speed (see `accel`): the network runs in `inference_memory_format` (channels_last on CPUs); `large_kernel`
+    picks the PLKC route (`auto`: the faster of direct and spectral, measured here; `direct`; `spectral`);
+    `compile=True` compiles the pass once per input size (worth it for many inputs of one size, e.g. video
+    frames; the compile time is logged and kept in `warmups`). The upscaler works on its own copy of a given model.
     """
 
     def __init__(
@@ -143,6 +150,8 @@ class Upscaler:
         precision: str = "auto",
         tile: int | str | None = None,
         tile_overlap: int = 16,
+        large_kernel: str = "auto",
+        compile: bool = False,
     ) -> None:
         from .checkpoint import load_model
 
@@ -151,17 +160,26 @@ class Upscaler:
         if tile != "auto":
             check_tiling(tile, tile_overlap)
         self.tile, self.tile_overlap = tile, tile_overlap
-        model = load_model(model_or_path) if isinstance(model_or_path, str) else model_or_path
+        model = load_model(model_or_path) if isinstance(model_or_path, str) else copy.deepcopy(model_or_path)
         hyperparameters = getattr(model, "hyperparameters", {})
         self.scale: int = int(hyperparameters.get("upscaling_factor") or getattr(model, "upscale", 0))
         if self.scale < 1:
             raise UserError("model: cannot tell its scale (no `hyperparameters['upscaling_factor']` or `upscale`)")
-        self.memory_format = memory_format(self.precision)
+        self.memory_format = inference_memory_format(self.precision, self.device)
         self.model = model.to(self.device, memory_format=self.memory_format).eval()
+        self.routes = accelerate(self.model, self.precision, self.device, large_kernel)
+        self.compiled = CompiledForward(self.model, self.precision, self.device) if compile else None
         self.fallbacks = 0
+
+    @property
+    def warmups(self) -> dict[tuple[int, ...], float]:
+        """Seconds spent compiling, per input shape (empty without `compile`)."""
+        return self.compiled.warmups if self.compiled else {}
 
     def _forward(self, x: torch.Tensor, precision: str) -> torch.Tensor:
         x = x.to(self.device, memory_format=self.memory_format)
+        if self.compiled and precision == self.precision:
+            return self.compiled(x)
         return mixed_precision_forward(self.model, x, autocast_dtype(precision))
 
     @torch.inference_mode()
@@ -174,13 +192,13 @@ class Upscaler:
             y = self._forward(x, "fp32")
         return y
 
-    def auto_tile(self, height: int, width: int) -> int | None:
-        """None when the whole `height` x `width` input fits in half the free memory, else the largest tile that
+    def auto_tile(self, height: int, width: int, batch: int = 1) -> int | None:
+        """None when `batch` whole `height` x `width` inputs fit in half the free memory, else the largest tile that
         does (multiple of 8, >= 64), from the network's `activation_bytes_per_pixel` (or a conservative
         `UNKNOWN_BYTES_PER_PIXEL` for networks without one)."""
         element = (autocast_dtype(self.precision) or torch.float32).itemsize
         estimate = getattr(self.model, "activation_bytes_per_pixel", None)
-        per_pixel = estimate(element) if estimate else UNKNOWN_BYTES_PER_PIXEL
+        per_pixel = batch * (estimate(element) if estimate else UNKNOWN_BYTES_PER_PIXEL)
         budget = available_memory(self.device) // 2
         if height * width * per_pixel <= budget:
             return None
@@ -189,24 +207,35 @@ class Upscaler:
     @torch.inference_mode()
     def upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """NCHW RGB in [0, 1] -> NCHW fp32 on the CPU, unclamped."""
-        tile = self.auto_tile(*x.shape[-2:]) if self.tile == "auto" else self.tile
+        tile = self.auto_tile(*x.shape[-2:], batch=x.shape[0]) if self.tile == "auto" else self.tile
         if tile and max(x.shape[-2:]) > tile:
             overlap = min(self.tile_overlap, tile // 2 - 1)
             return tiled_forward(self.forward, x, self.scale, tile, overlap).cpu()
         return self.forward(x).cpu()
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        if img.dtype not in (np.uint8, np.uint16):
-            raise UserError(f"image dtype {img.dtype} is not supported (uint8 or uint16)")
+        return self.batch([img])[0]
+
+    def batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
+        """Upscale images of one shape and dtype in one pass (a batch: video frames on a GPU); see the class."""
+        for img in imgs:
+            check_image(img)
+        if len({(img.shape, img.dtype) for img in imgs}) > 1:
+            raise UserError("a batch needs images of one shape and dtype")
+        img = imgs[0]
         channels = 1 if img.ndim == 2 else img.shape[2]
-        if img.ndim not in (2, 3) or channels not in (1, 3, 4):
-            raise UserError(f"image shape {img.shape} is not HxW or HxWxC with C = 1, 3 or 4")
         peak = float(np.iinfo(img.dtype).max)
-        colour = img.reshape(*img.shape[:2], channels)[..., : min(channels, 3)].astype(np.float32) / peak
-        if colour.shape[2] == 1:
-            colour = np.repeat(colour, 3, axis=2)
-        x = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
-        out = self.upscale_tensor(x)[0].permute(1, 2, 0).numpy()
+        colour = np.stack([i.reshape(*img.shape[:2], channels)[..., : min(channels, 3)] for i in imgs])
+        colour = colour.astype(np.float32) / peak
+        if colour.shape[3] == 1:
+            colour = np.repeat(colour, 3, axis=3)
+        x = torch.from_numpy(np.ascontiguousarray(colour.transpose(0, 3, 1, 2)))
+        outs = self.upscale_tensor(x).permute(0, 2, 3, 1).numpy()
+        return [self._finish(out, original, peak) for out, original in zip(outs, imgs, strict=True)]
+
+    def _finish(self, out: np.ndarray, img: np.ndarray, peak: float) -> np.ndarray:
+        """The network's HxWx3 float output back to `img`'s dtype and channel layout (grey, alpha)."""
+        channels = 1 if img.ndim == 2 else img.shape[2]
         if channels == 1:
             out = out.mean(axis=2, keepdims=True)
         if channels == 4:
@@ -217,3 +246,11 @@ class Upscaler:
             out = np.concatenate([out, alpha[..., None]], axis=2)
         out = (np.clip(out, 0.0, 1.0) * peak).round().astype(img.dtype)
         return out[..., 0] if img.ndim == 2 else out
+
+
+def check_image(img: np.ndarray) -> None:
+    """Raise UserError unless `img` is an HxW or HxWxC (C = 1, 3, 4) uint8/uint16 array."""
+    if img.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"image dtype {img.dtype} is not supported (uint8 or uint16)")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+        raise UserError(f"image shape {img.shape} is not HxW or HxWxC with C = 1, 3 or 4")
