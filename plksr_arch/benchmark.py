@@ -1,6 +1,8 @@
 """The paper's efficiency protocol: restore an HD (1280x720) output, warm up, take the median of N timed runs and
 the peak memory, for PLKSR, PLKSR-tiny and the peers BasicSR ships (SwinIR-light, EDSR-baseline), each in its
-fastest mode, plus the machine's GEMM rate and each model's share of it.
+fastest mode, plus the machine's measured limit (`measure.conv_limit_tflops`, per precision) and each model's
+effective rate (its nominal FLOPs over its latency) as a share of it. PLKSR also runs the reference way (fp32, NCHW,
+eager) and, with `compile`, through `torch.compile` (its first call, compilation included, is reported).
 
 Timing: CUDA events on GPUs, `perf_counter` on CPUs. Peak memory: CUDA `max_memory_allocated` above the model's
 weights; on CPUs the peak resident set size above the level before the run, sampled every millisecond.
@@ -10,6 +12,7 @@ FLOPs are counted by `torch.utils.flop_counter` (convolutions, matmuls, attentio
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -18,30 +21,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .measure import count_flops, cuda_peak_mib, gemm_tflops, rss_peak_mib, time_runs
-from .runtime import autocast_dtype, cpu_has_native_bf16, cpu_isa, memory_format
+from .measure import LIMIT_CONV, conv_limit_tflops, count_flops, cuda_peak_mib, rss_peak_mib, time_runs
+from .runtime import autocast_dtype, cpu_has_native_bf16, cpu_isa, inference_memory_format
 
 HD = (720, 1280)
 ONNXRUNTIME = "onnxruntime"  # the mode of a run through onnxruntime's CPU provider (fp32 ONNX export)
+# Variants of a PLKSR run besides `Upscaler`'s default: the reference (fp32, NCHW, eager, direct PLKC) and compiled.
+REFERENCE, COMPILED = "reference", "compiled"
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """How `bench` measures: the device, the scale (input = HD / scale), warm-up and timed runs, the GEMM rate of
-    each mode (TFLOP/s) that FLOP rates are shared against."""
+    """How `bench` measures: the device, the scale (input = HD / scale), warm-up and timed runs, the limit of each
+    mode (TFLOP/s, `conv_limit_tflops`) that effective rates are shared against."""
 
     device: torch.device
     scale: int
     warmup: int
     runs: int
-    gemm: dict[str, float]
+    limit: dict[str, float]
 
 
 @dataclass
 class Result:
     """One run of a model in one mode: `model` is its id (a key of `peers`), `label` what tables show (the reference
     run of PLKSR is `PLKSR` labelled as such); median latency (ms), peak memory (MiB), GFLOPs per image, params,
-    the FLOP rate (TFLOP/s) and its share of the GEMM rate."""
+    the effective rate (nominal FLOPs / latency, TFLOP/s) and its share of the mode's limit; for a compiled run, the
+    seconds of its first call (compilation and one pass)."""
 
     model: str
     label: str
@@ -51,7 +57,8 @@ class Result:
     gflops: float
     params: int
     tflops: float = 0.0
-    gemm_share: float = 0.0
+    limit_share: float = 0.0
+    first_call_s: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -166,9 +173,11 @@ def modes_for(device: torch.device) -> list[str]:
     return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
 
 
-def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -> Callable[[], torch.Tensor]:
-    """A no-argument callable running `model` on `x` in `mode`: low precisions use autocast + channels_last."""
-    dtype, fmt = autocast_dtype(mode), memory_format(mode)
+def runner(
+    model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, fmt: torch.memory_format
+) -> Callable[[], torch.Tensor]:
+    """A no-argument callable running `model` on `x` in `mode` (autocast for fp16/bf16) and memory format `fmt`."""
+    dtype = autocast_dtype(mode)
     model = model.to(device, memory_format=fmt).eval()
     x = x.to(device, memory_format=fmt)
 
@@ -179,10 +188,10 @@ def runner(model: nn.Module, mode: str, device: torch.device, x: torch.Tensor) -
     return run
 
 
-def _cpu_peak_child(name: str, mode: str, scale: int, plain: bool, size: tuple[int, int], queue) -> None:
+def _cpu_peak_child(name: str, mode: str, scale: int, variant: str, size: tuple[int, int], queue) -> None:
     torch.manual_seed(0)
     x = torch.rand(1, 3, *size)
-    queue.put(rss_peak_mib(make_run(name, peers(scale)[name](), mode, torch.device("cpu"), x, plain=plain)))
+    queue.put(rss_peak_mib(make_run(name, peers(scale)[name](), mode, torch.device("cpu"), x, variant)))
 
 
 def onnxruntime_run(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
@@ -202,7 +211,7 @@ def onnxruntime_run(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
     return lambda: session.run(None, feed)
 
 
-def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float:
+def cpu_peak_mib(name: str, mode: str, scale: int, variant: str = "") -> float:
     """Peak RSS increase of the first forward pass of `name` in `mode` (input `input_size(scale)`), in a fresh
     (spawned) process; scripts that call `bench` on a CPU need the `if __name__ == "__main__":` guard that spawning
     requires."""
@@ -210,7 +219,7 @@ def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, plain, input_size(scale), queue))
+    child = ctx.Process(target=_cpu_peak_child, args=(name, mode, scale, variant, input_size(scale), queue))
     child.start()
     child.join(timeout=600)
     if child.exitcode != 0 or queue.empty():
@@ -220,19 +229,22 @@ def cpu_peak_mib(name: str, mode: str, scale: int, plain: bool = False) -> float
 
 
 def make_run(
-    name: str, model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, plain: bool = False
+    name: str, model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, variant: str = ""
 ) -> Callable[[], object]:
-    """The call to time: PLKSR models through `Upscaler.forward` (low-precision body, fp32 skip) unless `plain`,
-    peers plainly under autocast, any model through onnxruntime (CPU, fp32) in mode `onnxruntime`. Building it
-    moves the model to the mode's memory format."""
+    """The call to time: PLKSR models through `Upscaler.forward` (low-precision body, fp32 skip, measured PLKC
+    route; `variant` `compiled`: with `compile=True`; `reference`: plainly, NCHW), peers plainly under autocast in
+    the mode's inference memory format, any model through onnxruntime (CPU, fp32) in mode `onnxruntime`. Plain runs
+    move the model to their memory format."""
     from .inference import Upscaler
 
     if mode == ONNXRUNTIME:
         return onnxruntime_run(model, x)
-    if name.startswith("PLKSR") and not plain:
-        forward = Upscaler(model, device, mode).forward
+    if variant == REFERENCE:
+        return runner(model, mode, device, x, torch.contiguous_format)
+    if name.startswith("PLKSR"):
+        forward = Upscaler(model, device, mode, compile=variant == COMPILED).forward
         return lambda: forward(x)
-    return runner(model, mode, device, x)
+    return runner(model, mode, device, x, inference_memory_format(mode, device))
 
 
 def input_size(scale: int) -> tuple[int, int]:
@@ -247,8 +259,8 @@ def _measure(
     ms = time_runs(run, config.device, config.warmup, config.runs)
     flops, params = size
     tflops = flops / (ms / 1000) / 1e12
-    gemm = config.gemm["fp32" if mode == ONNXRUNTIME else mode]
-    return Result(*ids, mode, ms, peak_mib, flops / 1e9, params, tflops, tflops / gemm)
+    limit = config.limit["fp32" if mode == ONNXRUNTIME else mode]
+    return Result(*ids, mode, ms, peak_mib, flops / 1e9, params, tflops, tflops / limit)
 
 
 def bench(
@@ -259,12 +271,14 @@ def bench(
     runs: int = 10,
     log: Callable[[str], None] = print,
     backends: tuple[str, ...] = (),
+    compile: bool = False,
 ) -> dict:
     """Benchmark `names` (keys of `peers`) at HD output; PLKSR also as the reference runs it (fp32, NCHW, eager).
 
     Each model runs once in every mode of `modes_for(device)` (after one warm-up) and is measured in its fastest.
-    PLKSR's modes use `Upscaler`'s forward pass (low-precision body, fp32 global skip). CPU peak memory comes from
-    a fresh process per model, so models do not inherit each other's freed memory. `backends=("onnxruntime",)` adds
+    PLKSR's modes use `Upscaler`'s forward pass (low-precision body, fp32 global skip, measured PLKC route); with
+    `compile` each PLKSR model also runs compiled in its best mode. CPU peak memory comes from a fresh process per
+    run, so runs do not inherit each other's freed memory. `backends=("onnxruntime",)` adds
     a row per PLKSR model run by onnxruntime's CPU provider (fp32 ONNX export, static HD input).
     """
     factories = peers(scale)
@@ -284,9 +298,9 @@ def bench(
     torch.manual_seed(0)
     x = torch.rand(1, 3, *input_size(scale))
     modes = modes_for(device)
-    gemm = {mode: gemm_tflops(device, mode) for mode in dict.fromkeys([*modes, "fp32"])}  # fp32: the reference run
-    log("GEMM 4096^3: " + ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in gemm.items()))
-    config = BenchConfig(device, scale, warmup, runs, gemm)
+    limit = {mode: conv_limit_tflops(device, mode) for mode in dict.fromkeys([*modes, "fp32"])}  # fp32: reference
+    log(f"limit ({limit_name()}): " + ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in limit.items()))
+    config = BenchConfig(device, scale, warmup, runs, limit)
     results: list[Result] = []
     for name in names:
         model = factories[name]()
@@ -302,17 +316,26 @@ def bench(
         best = min(trial, key=trial.get)
         log(f"{name}: trial " + ", ".join(f"{m} {v:.1f} ms" for m, v in trial.items()) + f" -> {best}")
 
-        def peak(mode: str, plain: bool = False, name: str = name, model: nn.Module = model) -> float:
+        def peak(mode: str, variant: str = "", name: str = name, model: nn.Module = model) -> float:
             if device.type == "cuda":
-                return cuda_peak_mib(make_run(name, model, mode, device, x, plain=plain), device)
-            return cpu_peak_mib(name, mode, scale, plain)
+                return cuda_peak_mib(make_run(name, model, mode, device, x, variant), device)
+            return cpu_peak_mib(name, mode, scale, variant)
 
         run = make_run(name, model, best, device, x)
         results.append(_measure(config, (name, name), best, run, peak(best), size))
         if name == "PLKSR":
-            plain = make_run(name, copy.deepcopy(model), "fp32", device, x, plain=True)
+            plain = make_run(name, copy.deepcopy(model), "fp32", device, x, REFERENCE)
             label = "PLKSR (reference: fp32, NCHW, eager)"
-            results.append(_measure(config, (name, label), "fp32", plain, peak("fp32", plain=True), size))
+            results.append(_measure(config, (name, label), "fp32", plain, peak("fp32", REFERENCE), size))
+        if compile and name.startswith("PLKSR"):
+            run = make_run(name, model, best, device, x, COMPILED)
+            tick = time.perf_counter()
+            run()
+            first = time.perf_counter() - tick
+            log(f"{name}: torch.compile, first call {first:.1f} s")
+            result = _measure(config, (name, f"{name} (torch.compile)"), best, run, peak(best, COMPILED), size)
+            result.first_call_s = first
+            results.append(result)
         if ONNXRUNTIME in backends and name.startswith("PLKSR"):
             run = make_run(name, model, ONNXRUNTIME, device, x)
             label = f"{name} (onnxruntime CPU)"
@@ -327,11 +350,18 @@ def bench(
         "output": [x.shape[-2] * scale, x.shape[-1] * scale],
         "warmup": warmup,
         "runs": runs,
-        "gemm_tflops": gemm,
+        "limit": limit_name(),
+        "limit_tflops": limit,
         "results": [r.as_dict() for r in results],
     }
     out["speedups"] = speedups(results)
     return out
+
+
+def limit_name() -> str:
+    """What the limit line measures, e.g. `3x3 conv 256->256 at 128x128, channels_last`."""
+    channels_in, channels_out, k, size = LIMIT_CONV
+    return f"{k}x{k} conv {channels_in}->{channels_out} at {size}x{size}, channels_last"
 
 
 def speedups(results: list[Result]) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Measurement helpers shared by `plksr bench` and the demo's calibration: median timing (CUDA events on GPUs),
 peak memory (CUDA allocator, or the process's resident set size sampled every millisecond), FLOP counting and the
-device's GEMM rate."""
+device's measured limit (the rate of a large compute-bound convolution)."""
 
 from __future__ import annotations
 
@@ -79,10 +79,19 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> float:
     return float(counter.get_total_flops())
 
 
-def gemm_tflops(device: torch.device, mode: str, n: int = 4096, runs: int = 3) -> float:
-    """The device's matrix-multiply rate (TFLOP/s) at `mode`'s precision: an n x n x n product, median of runs."""
+# The limit's convolution: 3x3, 256 -> 256 channels on a 128x128 map, channels_last: compute-bound on every device
+# (arithmetic intensity ~1,000 FLOP/byte) and run by the same oneDNN/cuDNN convolution kernels as PLKSR's. On AMD
+# CPUs MKL's GEMM runs below these kernels, so a GEMM rate overstated every network's share (112-174% for PLKSR).
+LIMIT_CONV = (256, 256, 3, 128)
+
+
+def conv_limit_tflops(device: torch.device, mode: str, runs: int = 3) -> float:
+    """The device's convolution rate (TFLOP/s) at `mode`'s precision: `LIMIT_CONV` in channels_last, median of
+    `runs` after one warm-up; the ceiling a network of dense convolutions can reach here."""
+    channels_in, channels_out, k, size = LIMIT_CONV
     dtype = autocast_dtype(mode) or torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    ms = time_runs(lambda: a @ b, device, 1, runs)
-    return 2 * n**3 / (ms / 1000) / 1e12
+    conv = nn.Conv2d(channels_in, channels_out, k, padding=k // 2).to(device, dtype, memory_format=torch.channels_last)
+    x = torch.randn(1, channels_in, size, size, device=device, dtype=dtype).to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ms = time_runs(lambda: conv(x), device, 1, runs)
+    return 2 * channels_in * channels_out * k * k * size * size / (ms / 1000) / 1e12

@@ -1,6 +1,7 @@
 """`plksr bench`: the paper's efficiency protocol (HD output, warm-up, median latency, peak memory) for PLKSR and
-its peers, with the GEMM rate, as a table and JSON; `--paper` measures the paper's compared methods and sets our
-ratios beside the paper's; `--plot` draws the paper's Fig. 1 beside the same plot with this machine's latencies."""
+its peers, with the machine's measured limit (a large convolution's rate), as a table and JSON; `--paper` measures
+the paper's compared methods and sets our ratios beside the paper's; `--plot` draws the paper's Fig. 1 beside the
+same plot with this machine's latencies."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,D
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bench", help="latency/memory at HD output for PLKSR and peers, with the GEMM rate")
+    parser = sub.add_parser("bench", help="latency/memory at HD output for PLKSR and peers, with the machine's limit")
     parser.add_argument("--models", help=f"comma-separated (default {DEFAULT_MODELS}; with --paper {PAPER_MODELS})")
     parser.add_argument(
         "--paper",
@@ -32,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="add a row per PLKSR model run by this backend (onnxruntime: its CPU provider, fp32; [export] extra)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add a row per PLKSR model run through torch.compile (CUDA graphs on GPUs); its first call is reported",
     )
     parser.add_argument("--plot", help="PNG: Urban100 PSNR vs latency, the paper's and this machine's (matplotlib)")
 
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--warmup {warmup} / --runs {runs}: need warm-up >= 0 and runs >= 1")
     models = args.models or (PAPER_MODELS if args.paper else DEFAULT_MODELS)
     names = [n.strip() for n in models.split(",") if n.strip()]
-    report = bench(names, device, args.scale, warmup, runs, backends=tuple(args.backend))
+    report = bench(names, device, args.scale, warmup, runs, backends=tuple(args.backend), compile=args.compile)
     report["paper"] = paper_comparison(report)
     print(table(report))
     if args.paper:

@@ -1,4 +1,4 @@
-"""Rendering of `plksr bench` reports (`benchmark.bench`'s JSON dict): the Markdown table with the GEMM line and the
+"""Rendering of `plksr bench` reports (`benchmark.bench`'s JSON dict): the Markdown table with the limit line and the
 latency ratios, the comparison with the paper's efficiency claims, and the latency-vs-PSNR plots of the paper's
 Fig. 1 (its figures beside this machine's)."""
 
@@ -8,21 +8,22 @@ from ..errors import UserError
 
 
 def table(report: dict) -> str:
-    """Markdown table of a `bench` report, with the GEMM line and the ratios."""
+    """Markdown table of a `bench` report, with the limit line and the ratios."""
     lines = [
         f"HD output {report['output'][1]}x{report['output'][0]} from {report['input'][1]}x{report['input'][0]}, "
         f"x{report['scale']}, {report['device']}, torch {report['torch']}, median of {report['runs']} runs",
         "",
-        "| model | mode | latency (ms) | peak memory (MiB) | GFLOPs | params | TFLOP/s | share of GEMM |",
+        "| model | mode | latency (ms) | peak memory (MiB) | GFLOPs | params | TFLOP/s | share of limit |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
             f"| {r['label']} | {r['mode']} | {r['latency_ms']:.1f} | {r['peak_mib']:.1f} | {r['gflops']:.1f} | "
-            f"{r['params']:,} | {r['tflops']:.3f} | {100 * r['gemm_share']:.0f}% |"
+            f"{r['params']:,} | {r['tflops']:.3f} | {100 * r['limit_share']:.0f}% |"
         )
-    gemm = ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in report["gemm_tflops"].items())
-    lines += ["", f"GEMM (4096^3 matmul): {gemm}"]
+    limit = ", ".join(f"{m} {v:.3f} TFLOP/s" for m, v in report["limit_tflops"].items())
+    lines += ["", f"Limit ({report['limit']}): {limit}"]
+    lines += [f"{r['label']}: first call {r['first_call_s']:.1f} s" for r in report["results"] if r.get("first_call_s")]
     lines += [f"{k} latency / PLKSR latency: {v:.2f}" for k, v in report["speedups"].items()]
     return "\n".join(lines)
 

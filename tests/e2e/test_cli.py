@@ -350,7 +350,7 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     assert [r["label"] for r in report["results"]] == ["PLKSR", reference, "EDSR-baseline"]
     assert [r["model"] for r in report["results"]] == ["PLKSR", "PLKSR", "EDSR-baseline"]
     assert all(r["latency_ms"] > 0 and r["gflops"] > 0 and r["peak_mib"] > 0 for r in report["results"])
-    assert "GEMM (4096^3 matmul): fp32" in proc.stdout and "| PLKSR |" in proc.stdout
+    assert "Limit (3x3 conv 256->256 at 128x128, channels_last): fp32" in proc.stdout and "| PLKSR |" in proc.stdout
     latency = {r["label"]: r["latency_ms"] for r in report["results"]}
     expected = {name: latency[name] / latency["PLKSR"] for name in (reference, "EDSR-baseline")}
     assert report["speedups"] == pytest.approx(expected)

@@ -1,5 +1,5 @@
 """`plksr bench` results (benchmark.Result: model id apart from its label) and their rendering
-(evaluation.efficiency: the table with GEMM line and ratios, the latency-vs-PSNR plot)."""
+(evaluation.efficiency: the table with the limit line and ratios, the latency-vs-PSNR plot)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _report() -> dict:
         Result("SwinIR-light", "SwinIR-light", "bf16", 420.0, 360.0, 125.0, 929_628, 0.3, 0.04),
     ]
     report = {"device": "cpu", "torch": "2", "scale": 4, "input": [180, 320], "output": [720, 1280], "runs": 5}
-    report.update(gemm_tflops={"fp32": 0.2, "bf16": 0.8}, results=[r.as_dict() for r in results])
+    report.update(limit="3x3 conv", limit_tflops={"fp32": 0.2, "bf16": 0.8}, results=[r.as_dict() for r in results])
     report["speedups"] = speedups(results)
     return report
 
@@ -31,11 +31,11 @@ def test_speedups_are_latencies_over_plksr_by_label() -> None:
     assert speedups([Result("EDSR-baseline", "EDSR-baseline", "fp32", 1.0, 1.0, 1.0, 1, 1.0, 1.0)]) == {}
 
 
-def test_table_shows_labels_gemm_and_ratios() -> None:
+def test_table_shows_labels_limit_and_ratios() -> None:
     text = table(_report())
     assert "| PLKSR | bf16 | 100.0 | 60.0 | 850.0 | 7,386,096 | 8.500 | 110% |" in text
     assert f"| {REFERENCE} | fp32 | 250.0 |" in text
-    assert "GEMM (4096^3 matmul): fp32 0.200 TFLOP/s, bf16 0.800 TFLOP/s" in text
+    assert "Limit (3x3 conv): fp32 0.200 TFLOP/s, bf16 0.800 TFLOP/s" in text
     assert "SwinIR-light latency / PLKSR latency: 4.20" in text
 
 
@@ -50,7 +50,7 @@ def _paper_report() -> dict:
         Result("EDSR-baseline", "EDSR-baseline", "fp32", 90.0, 80.0, 230.0, 1, 1.0, 1.0),
     ]
     report = {"device": "cpu", "torch": "2", "scale": 4, "input": [180, 320], "output": [720, 1280], "runs": 5}
-    report.update(gemm_tflops={"fp32": 0.2}, results=[r.as_dict() for r in results])
+    report.update(limit="3x3 conv", limit_tflops={"fp32": 0.2}, results=[r.as_dict() for r in results])
     return report
 
 

@@ -1,4 +1,4 @@
-"""Measurement helpers: median timing, peak RSS, FLOP counting, GEMM rate."""
+"""Measurement helpers: median timing, peak RSS, FLOP counting, the convolution limit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from plksr_arch.measure import count_flops, gemm_tflops, rss_peak_mib, time_runs
+from plksr_arch.measure import conv_limit_tflops, count_flops, rss_peak_mib, time_runs
 
 CPU = torch.device("cpu")
 
@@ -26,6 +26,6 @@ def test_count_flops_counts_two_per_multiply_add() -> None:
     assert count_flops(conv, torch.rand(1, 3, 10, 10)) == 2 * 8 * 3 * 9 * 100
 
 
-def test_rss_peak_sees_a_large_allocation_and_gemm_rate_is_positive() -> None:
+def test_rss_peak_sees_a_large_allocation_and_the_limit_is_positive() -> None:
     assert rss_peak_mib(lambda: torch.ones(64 << 20, dtype=torch.uint8).add_(1)) > 32
-    assert gemm_tflops(CPU, "fp32", n=256, runs=1) > 0
+    assert conv_limit_tflops(CPU, "fp32", runs=1) > 0
