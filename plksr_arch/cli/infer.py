@@ -7,14 +7,17 @@ import glob
 import os
 import os.path as osp
 import sys
-import time
 
 from ..errors import USER_ERROR, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
+# the network is compute-bound there, so images go one at a time.
+GPU_BATCH = 8
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..accel import LARGE_KERNEL_ROUTES
     from ..runtime import PRECISIONS
 
     parser = sub.add_parser("infer", help="upscale images (files, folders, globs) with PLKSR weights")
@@ -25,6 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile-overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: fastest safe for device")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--batch", type=int, help=f"consecutive same-size images per pass (default: {GPU_BATCH} on a GPU, 1 on a CPU)"
+    )
+    parser.add_argument(
+        "--large-kernel",
+        choices=LARGE_KERNEL_ROUTES,
+        default="auto",
+        help="PLKC route: auto (default: the faster here, measured), direct, spectral (FFT)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network (CUDA graphs on GPUs), once per input size: for many same-size images",
+    )
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
@@ -43,55 +60,33 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
     return files, problems
 
 
-def output_path(path: str, outdir: str, sixteen_bit: bool) -> str:
-    """Same name in `outdir`; 16-bit images go to PNG when their format cannot hold 16 bits (JPEG, BMP, WebP)."""
-    stem, ext = osp.splitext(osp.basename(path))
-    if sixteen_bit and ext.lower() not in (".png", ".tif", ".tiff"):
-        ext = ".png"
-    return osp.join(outdir, stem + ext)
-
-
 def run(args: argparse.Namespace) -> int:
-    import cv2
     from tqdm import tqdm
 
     from ..inference import Upscaler
+    from ..pipeline import upscale_files
 
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
-    upscaler = Upscaler(args.weights, args.device, args.precision, tile, args.tile_overlap)
-    files, problems = collect_inputs(args.inputs)
-    os.makedirs(args.output, exist_ok=True)
-    written: dict[str, str] = {}
-    start = time.perf_counter()
-    for path in tqdm(files, unit="img", desc="infer"):
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            problems.append(f"{path}: cannot read this image")
-            continue
-        out_path = output_path(path, args.output, img.dtype == "uint16")
-        if out_path in written:
-            problems.append(f"{path}: same output name as {written[out_path]} ({out_path}); skipped")
-            continue
-        try:
-            rgb = _swap_rb(img)
-            out = _swap_rb(upscaler(rgb))
-        except UserError as err:
-            problems.append(f"{path}: {err}")
-            continue
-        if not cv2.imwrite(out_path, out):
-            problems.append(f"{out_path}: cannot write this image")
-            continue
-        written[out_path] = path
-    seconds = time.perf_counter() - start
-    for problem in problems:
-        print(f"plksr infer: error: {problem}", file=sys.stderr)
-    rate = len(written) / seconds if seconds else 0.0
-    fallback = f", {upscaler.fallbacks} tile(s) redone in fp32" if upscaler.fallbacks else ""
-    print(
-        f"{len(written)} of {len(files)} image(s) written to {args.output} in {seconds:.1f} s ({rate:.2f} img/s; "
-        f"{upscaler.device.type}, {upscaler.precision}{fallback})"
+    if args.batch is not None and args.batch < 1:
+        raise UserError(f"--batch {args.batch}: must be >= 1")
+    upscaler = Upscaler(
+        args.weights, args.device, args.precision, tile, args.tile_overlap, args.large_kernel, args.compile
     )
-    return USER_ERROR if problems else 0
+    batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
+    files, problems = collect_inputs(args.inputs)
+    with tqdm(total=len(files), unit="img", desc="infer") as bar:
+        done = upscale_files(upscaler, files, args.output, batch, progress=bar.update)
+    for problem in problems + done.problems:
+        print(f"plksr infer: error: {problem}", file=sys.stderr)
+    rate = len(done.written) / done.seconds if done.seconds else 0.0
+    fallback = f", {upscaler.fallbacks} tile(s) redone in fp32" if upscaler.fallbacks else ""
+    compiled = f", compiling {sum(upscaler.warmups.values()):.1f} s" if upscaler.compiled else ""
+    print(
+        f"{len(done.written)} of {len(files)} image(s) written to {args.output} in {done.seconds:.1f} s ({rate:.2f} "
+        f"img/s, network {done.network_seconds:.1f} s; {upscaler.device.type}, {upscaler.precision}, batch {batch}"
+        f"{compiled}{fallback})"
+    )
+    return USER_ERROR if problems or done.problems else 0
 
 
 def _int_arg(flag: str, value: str) -> int:
@@ -99,10 +94,3 @@ def _int_arg(flag: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise UserError(f"{flag} {value!r}: expected an int or 'auto'") from None
-
-
-def _swap_rb(img):
-    """BGR(A) <-> RGB(A) (OpenCV reads and writes BGR; the network is RGB); grey passes through."""
-    if img.ndim == 3 and img.shape[2] in (3, 4):
-        return img[..., [2, 1, 0, *range(3, img.shape[2])]]
-    return img
