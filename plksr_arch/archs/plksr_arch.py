@@ -70,11 +70,35 @@ def _identity_kernel(channels: int, size: int, like: torch.Tensor) -> torch.Tens
     return kernel
 
 
+def inference_inplace() -> bool:
+    """Whether layers may overwrite their own fresh intermediate results (the official PLKC memory trick, extended
+    to the activations, EA and the block residual): inference without autograd, outside tracing and compilation,
+    whose graphs must be free of in-place writes. Values are identical either way; in place, a PLKSR x4 HD pass in
+    fp32 took 4.79 s against 5.32 s (AVX2-only EPYC, best of 5, interleaved), by fewer fresh 15-30 MB maps."""
+    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling())
+
+
+class GELU(nn.GELU):
+    """GELU that overwrites its input under `inference_inplace()`: used where the input is a conv's fresh output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if inference_inplace():
+            return torch.ops.aten.gelu_(x, approximate=self.approximate)
+        return super().forward(x)
+
+
+def residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """`x + branch`, summed into `branch` (a block's fresh output) under `inference_inplace()` when dtypes agree."""
+    if inference_inplace() and branch.dtype == x.dtype:
+        return branch.add_(x)
+    return x + branch
+
+
 class CCM(nn.Sequential):
     """Convolutional Channel Mixer (CCM): 3x3 conv to 2*dim, GELU, 1x1 conv back to dim."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.GELU(), nn.Conv2d(dim * 2, dim, 1, 1, 0))
+        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), GELU(), nn.Conv2d(dim * 2, dim, 1, 1, 0))
         _init_weight(self[-1])
 
 
@@ -82,7 +106,7 @@ class ICCM(nn.Sequential):
     """Inverted Convolutional Channel Mixer (ICCM): 1x1 conv to 2*dim, GELU, 3x3 conv back to dim."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(nn.Conv2d(dim, dim * 2, 1, 1, 0), nn.GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
+        super().__init__(nn.Conv2d(dim, dim * 2, 1, 1, 0), GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
         _init_weight(self[-1])
 
 
@@ -90,7 +114,7 @@ class DCCM(nn.Sequential):
     """Doubled Convolutional Channel Mixer (DCCM): 3x3 conv to 2*dim, GELU, 3x3 conv back to dim."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
+        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), GELU(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
         _init_weight(self[-1])
 
 
@@ -101,9 +125,9 @@ class _PartialConv(nn.Module):
     """Applies `large_kernel` to the first `pdim` channels and passes the others through.
 
     With autograd recording (training, or eval with gradients on), and while being traced or compiled (ONNX, Core
-    ML, torch.compile: graphs without in-place writes), the result is built by split + concat. Otherwise it is
-    written into the input tensor in place, the official memory trick: the input is always the channel mixer's
-    fresh output, never a tensor the caller keeps. Both paths give identical values.
+    ML, torch.compile: graphs without in-place writes), the result is built by split + concat. Otherwise
+    (`inference_inplace`) it is written into the input tensor in place, the official memory trick: the input is
+    always the channel mixer's fresh output, never a tensor the caller keeps. Both paths give identical values.
     """
 
     def __init__(self, pdim: int) -> None:
@@ -114,7 +138,7 @@ class _PartialConv(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        if not inference_inplace():
             return torch.cat([self.large_kernel(x[:, : self.idx]), x[:, self.idx :]], dim=1)
         x[:, : self.idx] = self.large_kernel(x[:, : self.idx])
         return x
@@ -225,7 +249,10 @@ class EA(nn.Module):
         _init_weight(self.f[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.f(x)
+        if not inference_inplace():
+            return x * self.f(x)
+        gate = self.f[0](x).sigmoid_()  # the conv's fresh output, overwritten
+        return gate.mul_(x) if gate.dtype == x.dtype else x * gate
 
 
 class PLKBlock(nn.Module):
@@ -258,7 +285,7 @@ class PLKBlock(nn.Module):
         _init_weight(self.refine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.refine(self.attn(self.lk(self.channe_mixer(x))))
+        return residual(x, self.refine(self.attn(self.lk(self.channe_mixer(x)))))
 
 
 def _repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -15,7 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .plksr_arch import EA, GlobalSkipSR, PLKConv2d, _init_weight, shared_checks, store_hyperparameters, validate
+from .plksr_arch import (
+    EA,
+    GlobalSkipSR,
+    PLKConv2d,
+    _init_weight,
+    inference_inplace,
+    residual,
+    shared_checks,
+    store_hyperparameters,
+    validate,
+)
 
 
 class LayerNorm2d(nn.Module):
@@ -47,11 +57,18 @@ class GroupNorm32(nn.GroupNorm):
         return y.to(x.dtype)
 
 
+class Mish(nn.Mish):
+    """Mish that overwrites its input under `inference_inplace()` (the DCCM's fresh conv output)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.mish(x, inplace=inference_inplace())
+
+
 class MishDCCM(nn.Sequential):
     """Doubled Convolutional Channel Mixer (DCCM) with Mish: 3x3 conv to 2*dim, Mish, 3x3 conv back to dim."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.Mish(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
+        super().__init__(nn.Conv2d(dim, dim * 2, 3, 1, 1), Mish(), nn.Conv2d(dim * 2, dim, 3, 1, 1))
         _init_weight(self[-1])
 
 
@@ -72,7 +89,7 @@ class RealPLKBlock(nn.Module):
         self.norm = nn.Identity() if layer_norm else GroupNorm32(norm_groups, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.norm(self.refine(self.attn(self.lk(self.channel_mixer(self.layer_norm(x))))))
+        return residual(x, self.norm(self.refine(self.attn(self.lk(self.channel_mixer(self.layer_norm(x)))))))
 
 
 class DySample(nn.Module):

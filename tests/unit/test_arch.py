@@ -97,16 +97,23 @@ def test_train_and_inference_paths_agree(kwargs: dict) -> None:
     net = PLKSR(**{**SMALL, **kwargs}, upscaling_factor=2)
     _randomise_biases(net)
     x = torch.rand(1, 3, 12, 10)
+    given = x.clone()
     net.eval()
     with torch.no_grad():
-        in_place = net(x)  # autograd off: large-kernel result written in place
+        in_place = net(x)  # autograd off: PLKC, activations, EA and residuals written into fresh maps
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low_in_place = net(x)
     with torch.enable_grad():
-        split = net(x)  # autograd on (eval mode with gradients): split + concat
+        split = net(x)  # autograd on (eval mode with gradients): split + concat, nothing in place
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low_split = net(x)
     net.train()
     with torch.no_grad():
         train_mode = net(x)
     torch.testing.assert_close(in_place, split.detach(), rtol=0, atol=0)
     torch.testing.assert_close(in_place, train_mode, rtol=0, atol=0)
+    torch.testing.assert_close(low_in_place, low_split.detach(), rtol=0, atol=0)
+    assert torch.equal(x, given)  # the caller's input is never written
 
 
 def test_eval_mode_backward() -> None:

@@ -41,3 +41,25 @@ def test_missing_spandrel_is_one_line_naming_the_extra(monkeypatch) -> None:
     with pytest.raises(UserError, match=r"models: SAFMN needs spandrel, SRFormer-light needs spandrel_extra_arches"):
         bench(["PLKSR-tiny", "SAFMN", "SRFormer-light"], torch.device("cpu"))
     assert set(SPANDREL_PEERS) <= set(peers(4))
+
+
+@pytest.mark.slow
+def test_bench_rows_limit_and_compiled_first_call(monkeypatch) -> None:
+    """PLKSR's rows (Upscaler, reference, torch.compile with its first call), each rate shared against the limit of
+    its precision; a small network and input keep compilation short (peak memory is measured elsewhere)."""
+    import plksr_arch.benchmark as benchmark
+    from plksr_arch import PLKSR
+
+    from ..conftest import TINY_NET
+
+    net = {k: v for k, v in TINY_NET.items() if k != "type"}
+    monkeypatch.setattr(benchmark, "peers", lambda scale: {"PLKSR": lambda: PLKSR(**net, upscaling_factor=scale)})
+    monkeypatch.setattr(benchmark, "input_size", lambda scale: (24, 32))
+    monkeypatch.setattr(benchmark, "cpu_peak_mib", lambda *args: 1.0)
+    report = bench(["PLKSR"], torch.device("cpu"), scale=2, warmup=0, runs=1, log=lambda line: None, compile=True)
+    rows = {r["label"]: r for r in report["results"]}
+    assert list(rows) == ["PLKSR", "PLKSR (reference: fp32, NCHW, eager)", "PLKSR (torch.compile)"]
+    assert rows["PLKSR (torch.compile)"]["first_call_s"] > 0 and rows["PLKSR"]["first_call_s"] == 0
+    assert report["limit"] == "3x3 conv 256->256 at 128x128, channels_last" and report["limit_tflops"]["fp32"] > 0
+    for row in rows.values():
+        assert row["limit_share"] == pytest.approx(row["tflops"] / report["limit_tflops"][row["mode"]])
