@@ -34,3 +34,8 @@ def test_user_error_is_one_line_and_exit_2(command: str, tmp_path: Path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     assert err.startswith(f"plksr {command}: error: ") and named.format(tmp=tmp_path) in err
+
+
+def test_infer_batch_must_be_positive(tmp_path: Path, capsys) -> None:
+    assert main(["infer", str(tmp_path / "w.pth"), str(tmp_path), "-o", str(tmp_path / "out"), "--batch", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "plksr infer: error: --batch 0: must be >= 1"
