@@ -218,6 +218,8 @@ class Upscaler:
 
     def batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale images of one shape and dtype in one pass (a batch: video frames on a GPU); see the class."""
+        if not imgs:
+            return []
         for img in imgs:
             check_image(img)
         if len({(img.shape, img.dtype) for img in imgs}) > 1:
