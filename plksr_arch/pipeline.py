@@ -3,9 +3,10 @@ writer threads while the network runs on the next image (OpenCV releases the GIL
 consecutive inputs of one size and dtype (video frames) go through the network together, `batch` at a time.
 
 The overlap is for GPUs, where the network takes milliseconds and PNG encoding of a 4K output a large fraction of a
-second, so the I/O sets the pace of a sequential loop. On a CPU the network already uses every core: measured on a
-2-core AVX2 EPYC (PLKSR-tiny x4, 50 frames to HD), encoding beside it slowed the network more than it saved (0.94x
-the sequential loop), so there the I/O runs in line, between passes. `benchmarks/infer_throughput.py` measures it.
+second, so the I/O sets the pace of a sequential loop. On a CPU the network already uses every core and takes ~97%
+of the time: on a 2-core AVX2 EPYC (PLKSR-tiny x4, 50 frames to HD) the overlap ran at 0.94x and 0.96x of the
+sequential loop, within the machine's drift, so there the I/O runs in line, between passes.
+`benchmarks/infer_throughput.py` measures it.
 """
 
 from __future__ import annotations
