@@ -24,11 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .runtime import autocast_dtype
+from .runtime import LARGE_KERNEL_ROUTES, autocast_dtype
 
 logger = logging.getLogger("plksr")
 
-LARGE_KERNEL_ROUTES = ("auto", "direct", "spectral")
 # Convolutions considered for the spectral route: square, odd, at least this large (a 3x3 never gains).
 SPECTRAL_MIN_KERNEL = 7
 # The probe map on which both routes are timed (LR pixels): three tiles of 48 a side with k = 17.

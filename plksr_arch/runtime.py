@@ -31,6 +31,8 @@ AMP_DTYPES = ("auto", "fp16", "bf16")
 CPU_ISAS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
 NATIVE_BF16_ISAS = ("amx", "avx512_bf16")
 ISA_ENV = "PLKSR_CPU_ISA"
+# How an inference pass computes PLKC's large kernel (`accel.accelerate`): measured, oneDNN/cuDNN, or by FFT.
+LARGE_KERNEL_ROUTES = ("auto", "direct", "spectral")
 
 logger = logging.getLogger("plksr")
 _said: set[str] = set()

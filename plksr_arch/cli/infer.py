@@ -17,8 +17,7 @@ GPU_BATCH = 8
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..accel import LARGE_KERNEL_ROUTES
-    from ..runtime import PRECISIONS
+    from ..runtime import LARGE_KERNEL_ROUTES, PRECISIONS
 
     parser = sub.add_parser("infer", help="upscale images (files, folders, globs) with PLKSR weights")
     parser.add_argument("weights", help="PLKSR weights: BasicSR .pth (params/params_ema), raw state dict, safetensors")
