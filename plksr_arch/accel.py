@@ -2,10 +2,10 @@
 
 - **Spectral PLKC** (`SpectralConv2d`): the PLKC's large k x k convolution computed by overlap-save FFT on L x L
   tiles. The direct 17x17 convolution costs 2 * 16 * 16 * 289 FLOPs per pixel, 28% of PLKSR's FLOPs; in the
-  frequency domain the channel mixing is one 32 x 32 real matrix product per frequency and the transforms cost
+  frequency domain the channel mixing is one small real matrix product per frequency and the transforms cost
   O(log L) per pixel, so the same result (to fp32 rounding, ~1e-6) takes a fraction of the work. Measured on an
-  AVX2-only EPYC (fp32, 16 channels, 180x320, channels_last, median of 9): 17x17 70 ms direct, 31 ms spectral;
-  13x13 37 ms and 29 ms (L = 64).
+  AVX2-only EPYC (fp32, 16 channels, 180x320, channels_last, median of 9): 17x17 68 ms direct, 20 ms spectral;
+  13x13 32 ms and 18 ms (L = 64).
   Whether it wins is measured per kernel shape and precision (`large_kernel_route`): on CPUs whose bf16
   convolutions run on AMX the direct kernel may be faster, and on GPUs cuDNN's is, so only CPUs consider it.
 - **Compiled forward** (`CompiledForward`): `torch.compile` of the whole pass, with inductor's weight freezing on
@@ -32,7 +32,8 @@ logger = logging.getLogger("plksr")
 SPECTRAL_MIN_KERNEL = 7
 # The probe map on which both routes are timed (LR pixels): three tiles of 48 a side with k = 17.
 PROBE_SIZE = 144
-# FFT tile size: L = 64 was the fastest of 32..128 for 16-channel 17x17 and 13x13 kernels (AVX2 EPYC, fp32).
+# FFT tile size: L = 64 was among the fastest of 32..128 for 16-channel 17x17 and 13x13 kernels at 144x144 and
+# 180x320 (AVX2 EPYC, fp32; 80 was as fast at 180x320, 48 and 128 slower everywhere).
 FFT_TILE = 64
 
 
@@ -170,8 +171,8 @@ def large_kernel_route(conv: nn.Conv2d, precision: str, device: torch.device) ->
 def accelerate(model: nn.Module, precision: str, device: torch.device, large_kernel: str = "auto") -> dict[str, str]:
     """Give each large convolution of `model` (in place) the route `large_kernel` names: `direct` keeps it,
     `spectral` swaps it for a `SpectralConv2d`, `auto` measures which is faster here (`large_kernel_route`).
-    Returns {module name: route}. For frozen inference weights: the
-    spectral route computes the kernel spectrum now and no longer follows the conv's weights."""
+    Returns {module name: route}. For frozen inference weights: the spectral route computes the kernel's spectrum
+    now and no longer follows the conv's weights."""
     if large_kernel not in LARGE_KERNEL_ROUTES:
         raise UserError(f"large_kernel: {large_kernel!r} is not one of {', '.join(LARGE_KERNEL_ROUTES)}")
     chosen: dict[str, str] = {}
