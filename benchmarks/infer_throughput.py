@@ -52,6 +52,7 @@ def main() -> None:
     import torch
 
     from plksr_arch.benchmark import input_size, peers
+    from plksr_arch.cli.infer import GPU_BATCH
     from plksr_arch.inference import Upscaler
     from plksr_arch.pipeline import upscale_files
 
@@ -68,7 +69,7 @@ def main() -> None:
     print(f"CPU flags: {' '.join(isa)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     files = frames(os.path.join(args.workdir, "frames"), args.frames, input_size(args.scale))
     upscaler = Upscaler(peers(args.scale)[args.model](), args.device, "auto")
-    batch = args.batch or (8 if upscaler.device.type == "cuda" else 1)
+    batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
     upscaler(cv2.imread(files[0]))  # warm-up: the PLKC route probe and first-pass allocations
     seq = sequential(upscaler, files, os.path.join(args.workdir, "sequential"))
     n, (h, w) = len(files), input_size(args.scale)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
+from .measure import time_runs
 from .runtime import LARGE_KERNEL_ROUTES, autocast_dtype
 
 logger = logging.getLogger("plksr")
@@ -127,16 +127,6 @@ def spectral_candidate(conv: nn.Module) -> bool:
     return _same_square_odd(conv) and conv.kernel_size[0] >= SPECTRAL_MIN_KERNEL
 
 
-def _median_ms(run: Callable[[], object], repeats: int = 3) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        tick = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - tick) * 1000)
-    return sorted(times)[len(times) // 2]
-
-
 _routes: dict[tuple, tuple[str, float, float]] = {}
 
 
@@ -158,7 +148,7 @@ def large_kernel_route(conv: nn.Conv2d, precision: str, device: torch.device) ->
         times = []
         for route in (direct, spectral):
             with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                times.append(_median_ms(lambda route=route: route(x)))
+                times.append(time_runs(lambda route=route: route(x), device, warmup=1, runs=3))
         route = "spectral" if times[1] < times[0] else "direct"
         _routes[key] = (route, *times)
         logger.info(

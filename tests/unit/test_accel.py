@@ -102,7 +102,7 @@ def test_auto_takes_the_route_measured_faster(monkeypatch, direct_ms: float, spe
     and on a GPU is `direct` without timing."""
     timings = iter([direct_ms, spectral_ms])
     monkeypatch.setattr(accel, "_routes", {})
-    monkeypatch.setattr(accel, "_median_ms", lambda run: next(timings))
+    monkeypatch.setattr(accel, "time_runs", lambda run, device, warmup, runs: next(timings))
     net = PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"})
     assert set(accelerate(net, "fp32", CPU, "auto").values()) == {expected}  # two PLKCs, one measurement
     assert large_kernel_route(nn.Conv2d(16, 16, 9, padding=4), "fp32", torch.device("cuda")) == ("direct", 0.0, 0.0)
