@@ -10,6 +10,10 @@ basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fi
   run, whoever imports it; if basicsr is already imported, that happens at once.
 - `basicsr.train.load_resume_state` maps every tensor to CUDA (crashes on CPU-only machines) and its auto-resume
   looks under `./experiments` of the working directory instead of the run's own `training_states` folder.
+- basicsr's `BaseModel.load_network` (pretrained and resumed networks) and `load_resume_state` call `torch.load`
+  bare: a pickle payload, a truncated file or another architecture's weights end in a traceback (and strict-load
+  mismatches in a dump of every key). Both read through `checkpoint.read_torch_file` (weights_only, one-line
+  errors naming the file); networks load through `checkpoint.load_into` (the first mismatching key and shapes).
 - `basicsr.utils.dist_util.init_dist` hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails
   without CUDA; the replacement picks NCCL with CUDA and Gloo without.
 - `basicsr.utils.get_root_logger` ignores `log_file` once the logger exists (e.g. after `build_network` logged), so
@@ -109,8 +113,9 @@ def latest_training_state(training_states_dir: str) -> str | None:
 
 def load_resume_state(opt: dict) -> dict | None:
     """basicsr's `load_resume_state`, with auto-resume under the run's own folder and tensors mapped to CPU."""
-    import torch
     from basicsr.utils import check_resume
+
+    from .checkpoint import CheckpointError, read_torch_file
 
     path = latest_training_state(opt["path"]["training_states"]) if opt.get("auto_resume") else None
     path = path or opt["path"].get("resume_state")
@@ -119,9 +124,20 @@ def load_resume_state(opt: dict) -> dict | None:
     opt["path"]["resume_state"] = path
     # Training states hold optimizer/scheduler dicts (a collections.Counter among them), which weights_only
     # unpickling accepts; CPU mapping keeps them loadable anywhere, optimizers move them to the params' device.
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch_file(path, "training state")
+    if not (isinstance(state, dict) and isinstance(state.get("iter"), int)):
+        raise CheckpointError(f"{path}: not a BasicSR training state (no 'iter' entry)")
     check_resume(opt, state["iter"])
     return state
+
+
+def load_network(self: Any, net: Any, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
+    """basicsr's `BaseModel.load_network` through `checkpoint.load_into`."""
+    from .checkpoint import load_into
+
+    net = self.get_bare_model(net)
+    logging.getLogger("basicsr").info(f"Loading {type(net).__name__} model from {load_path} ({param_key}).")
+    load_into(net, load_path, param_key=param_key, strict=strict)
 
 
 def run_logger(log_file: str) -> logging.Logger:
@@ -176,6 +192,7 @@ def vgg_weights_at(path: str) -> Iterator[None]:
 
 def _patch_basicsr() -> None:
     """Replace basicsr's CUDA-only functions (it is imported by now), then register our classes."""
+    import basicsr.models.base_model
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
@@ -185,6 +202,7 @@ def _patch_basicsr() -> None:
     basicsr.utils.dist_util.init_dist = init_dist
     basicsr.utils.options.init_dist = init_dist
     basicsr.train.load_resume_state = load_resume_state
+    basicsr.models.base_model.BaseModel.load_network = load_network
     register_all()
 
 

@@ -20,6 +20,9 @@ import json
 import logging
 import math
 import os.path as osp
+import pickle
+import re
+import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -61,6 +64,73 @@ def read_state_dict(source: str | StateDict, *, param_key: str | None = None) ->
     return read_checkpoint(source, param_key=param_key).state
 
 
+# What the first bytes of a file say it is: a PyTorch zip archive (torch.save), or a pickle (legacy torch.save,
+# pickle.dump: protocol 2 and later start with the PROTO opcode).
+ZIP_MAGIC = b"PK\x03\x04"
+PICKLE_PROTO = b"\x80"
+
+
+def read_torch_file(path: str, what: str = "weights") -> Any:
+    """`torch.load(path, weights_only=True)` mapped to the CPU, with one-line CheckpointErrors naming the file.
+
+    weights_only reading never imports or calls anything, so a file that pickles more than tensors and plain
+    containers (a payload such as `os.system`) is refused unread, with what it would have called; a cut or foreign
+    file is named as such. `what` names the kind of file in the messages ("weights", "training state").
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_PROTO)):
+        raise CheckpointError(f"{path}: not a PyTorch {what} file (it starts with {head!r})")
+    try:
+        with warnings.catch_warnings():  # torch notes the pickle protocol of files written by pickle.dump
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        call = re.search(r"GLOBAL (\S+)", str(err))
+        found = f"it would call {call.group(1)}" if call else _detail(err)
+        raise CheckpointError(
+            f"{path}: refused: it pickles Python objects besides tensors ({found}); nothing in it was run"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:  # a cut archive or pickle stream
+        raise CheckpointError(
+            f"{path}: truncated or corrupt {what} file ({osp.getsize(path):,d} bytes; {_detail(err)})"
+        ) from None
+
+
+def write_torch_file(obj: Any, path: str) -> None:
+    """`torch.save(obj, path)` through a Python file, so a failing write (disk full, file too large) raises the
+    OSError naming `path` instead of torch's "unexpected pos" RuntimeError."""
+    try:
+        with open(path, "wb") as f:
+            torch.save(obj, f)
+    except RuntimeError as err:
+        cause = err.__context__
+        if isinstance(cause, OSError):
+            raise OSError(cause.errno, cause.strerror, path) from None
+        raise
+
+
+def _detail(err: BaseException) -> str:
+    """The informative line of torch's multi-paragraph load errors."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Weights only load failed", "Check the documentation"))]
+    text = (useful or lines or [type(err).__name__])[-1]
+    return text.split(". ")[0].rstrip(".")
+
+
+def _read_safetensors(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a .safetensors file; CheckpointError naming the file when its header is invalid."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118 (not a dict)
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({_detail(err)})") from None
+
+
 def _load(source: str | StateDict) -> tuple[Mapping, dict[str, Any]]:
     """The file's (or dict's) top-level mapping and what it stores besides weights (architecture, hyperparameters)."""
     name = source if isinstance(source, str) else "state dict"
@@ -69,24 +139,13 @@ def _load(source: str | StateDict) -> tuple[Mapping, dict[str, Any]]:
         if not osp.isfile(source):
             raise FileNotFoundError(f"{source}: no such weights file")
         if source.endswith(".safetensors"):
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-
-            data: Any = load_file(source)
-            with safe_open(source, "pt") as f:
-                metadata = f.metadata() or {}
+            data, metadata = _read_safetensors(source)
             if metadata.get(HYPERPARAMETERS):
                 stored[HYPERPARAMETERS] = json.loads(metadata[HYPERPARAMETERS])
             if metadata.get(ARCHITECTURE):
                 stored[ARCHITECTURE] = metadata[ARCHITECTURE]
         else:
-            try:
-                data = torch.load(source, map_location="cpu", weights_only=True)
-            except Exception as err:  # unpickling errors name neither the file nor the cause in one line
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                raise CheckpointError(
-                    f"{source}: not a readable weights file ({type(err).__name__}: {first})"
-                ) from None
+            data = read_torch_file(source)
     else:
         data = source
     if not isinstance(data, Mapping):
@@ -116,8 +175,14 @@ def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) ->
     The EMA weights (`params_ema`, neosr's `params-ema`) are preferred over `params` unless `param_key` names one;
     `module.` and `netG.` prefixes are removed.
     """
-    name = source if isinstance(source, str) else "state dict"
     data, stored = _load(source)
+    state = _state(data, source if isinstance(source, str) else "state dict", param_key)
+    return Checkpoint(state, stored.get(HYPERPARAMETERS), stored.get(ARCHITECTURE))
+
+
+def _state(data: Mapping, name: str, param_key: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of `data`'s `param_key` entry (None: the first of PARAM_KEYS present, else `data` itself),
+    without DataParallel/netG prefixes."""
     keys = [param_key] if param_key else list(PARAM_KEYS)
     found = next((k for k in keys if isinstance(data.get(k), Mapping)), None)
     if param_key and found is None:
@@ -138,7 +203,57 @@ def read_checkpoint(source: str | StateDict, *, param_key: str | None = None) ->
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             state = {k.removeprefix(prefix): v for k, v in state.items()}
-    return Checkpoint(state, stored.get(HYPERPARAMETERS), stored.get(ARCHITECTURE))
+    return state
+
+
+def load_into(net: nn.Module, path: str, *, param_key: str | None = "params", strict: bool = True) -> None:
+    """Load the weights file `path` into `net`, as BasicSR's `load_network` (`param_key` entry, `params` when the
+    file has no such entry, logged; `module.` prefixes removed), read with `read_torch_file` and checked first.
+
+    Strict: a CheckpointError naming the first key whose shape differs (file and network shapes), or the first
+    missing and unexpected keys, with what the file holds when it is a PLKSR/RealPLKSR. Not strict: keys that are
+    missing, unexpected or of another shape are skipped and logged, as BasicSR does.
+    """
+    data, _ = _load(path)
+    if param_key is not None and not isinstance(data.get(param_key), Mapping):
+        fallback = "params" if isinstance(data.get("params"), Mapping) else None
+        logger.info(f"{path}: no '{param_key}' entry: loading {repr(fallback) if fallback else 'what it holds'}")
+        param_key = fallback
+    state = _state(data, path, param_key)
+    own = net.state_dict()
+    reshaped = [k for k in own if k in state and state[k].shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    network = type(net).__name__
+    if strict and (reshaped or missing or unexpected):
+        if reshaped:
+            key = reshaped[0]
+            problem = f"{key} is {list(state[key].shape)} in the file, {list(own[key].shape)} in the network"
+        else:
+            problem = ", ".join(
+                f"{len(keys)} {kind} (first {keys[0]})"
+                for kind, keys in (("missing", missing), ("unexpected", unexpected))
+                if keys
+            )
+        raise CheckpointError(f"{path}: weights do not fit {network}: {problem}{_holds(state)}")
+    for kind, keys in (("another shape", reshaped), ("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            skipped = ", ".join(keys[:5])
+            logger.warning(f"{path}: not strict: {len(keys)} key(s) of {network} skipped, {kind}: {skipped}")
+    net.load_state_dict({k: v for k, v in state.items() if k not in reshaped}, strict=False)
+
+
+def _holds(state: StateDict) -> str:
+    """'; the file holds a PLKSR x4 (dim 64, 28 blocks)' when the tensors describe one, else ''."""
+    try:
+        architecture = detect_architecture(state)
+        config = detect_config(state, architecture=architecture)
+    except CheckpointError:
+        return ""
+    return (
+        f"; the file holds a {architecture} x{config['upscaling_factor']} "
+        f"(dim {config['dim']}, {config['n_blocks']} blocks)"
+    )
 
 
 def detect_architecture(state: StateDict, name: str = "state dict") -> str:
@@ -270,4 +385,4 @@ def save_weights(model: nn.Module, path: str, param_key: str = "params", half: b
         metadata = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: json.dumps(hyperparameters)}
         save_file(state, path, metadata=metadata if hyperparameters else None)
     else:
-        torch.save({param_key: state, **stored}, path)
+        write_torch_file({param_key: state, **stored}, path)

@@ -1,4 +1,4 @@
-"""load_model on every checkpoint layout, configuration detection from the tensors, refused files."""
+"""load_model on every checkpoint layout, configuration detection from the tensors, refused files, load_into."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from plksr_arch import PLKSR, PRESETS, load_model
-from plksr_arch.checkpoint import CheckpointError, detect_config, read_state_dict, save_weights
+from plksr_arch.checkpoint import (
+    CheckpointError,
+    detect_config,
+    load_into,
+    read_state_dict,
+    read_torch_file,
+    save_weights,
+)
 
 SMALL = {"dim": 16, "n_blocks": 2, "kernel_size": 7}
 
@@ -73,7 +80,7 @@ def test_load_model_reads_every_layout(tmp_path: Path) -> None:
 def test_load_model_refuses_pickled_objects_and_bad_weights(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pth"
     torch.save({"params": _net().state_dict(), "opt": Path("x")}, evil)
-    with pytest.raises(CheckpointError, match=r"evil.pth: not a readable weights file \(UnpicklingError"):
+    with pytest.raises(CheckpointError, match=r"evil.pth: refused: .* \(it would call pathlib.PosixPath\); nothing"):
         load_model(str(evil))
     with pytest.raises(FileNotFoundError, match="nope.pth: no such weights file"):
         load_model(str(tmp_path / "nope.pth"))
@@ -212,3 +219,53 @@ def test_training_checkpoints_load_in_spandrel(tmp_path: Path, network: dict) ->
     x = torch.rand(1, 3, 10, 10)
     with torch.no_grad():
         torch.testing.assert_close(descriptor.model.eval()(x), load_model(str(path))(x), rtol=1e-5, atol=1e-5)
+
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        return (print, ("payload ran",))
+
+
+def test_read_torch_file_gives_one_line_reasons(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "good.pth"
+    torch.save({"params": _net().state_dict()}, good)
+    assert set(read_torch_file(str(good))) == {"params"}
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": _Payload()}, evil)
+    with pytest.raises(CheckpointError, match=r"evil.pth: refused: .*\(it would call print\); nothing"):
+        read_torch_file(str(evil))
+    assert "payload ran" not in capsys.readouterr().out
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"cut.pth: truncated or corrupt training state file \(1,000 bytes; "):
+        read_torch_file(str(cut), "training state")
+    text = tmp_path / "text.pth"
+    text.write_text("params: 1\n")
+    with pytest.raises(CheckpointError, match=r"text.pth: not a PyTorch weights file \(it starts with b'para'\)"):
+        read_torch_file(str(text))
+    with pytest.raises(FileNotFoundError, match="nope.state: no such training state file"):
+        read_torch_file(str(tmp_path / "nope.state"), "training state")
+
+
+def test_load_into_names_the_first_mismatch_or_skips_it_when_not_strict(tmp_path: Path, caplog) -> None:
+    x4 = tmp_path / "x4.pth"
+    torch.save({"params": _net(upscaling_factor=4).state_dict()}, x4)
+    net = _net(upscaling_factor=2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(CheckpointError) as raised:
+        load_into(net, str(x4))
+    assert str(raised.value) == (
+        f"{x4}: weights do not fit PLKSR: feats.3.weight is [48, 16, 3, 3] in the file, [12, 16, 3, 3] in the "
+        "network; the file holds a PLKSR x4 (dim 16, 2 blocks)"
+    )
+    with caplog.at_level("WARNING", logger="plksr"):
+        load_into(net, str(x4), strict=False)
+    assert "not strict: 2 key(s) of PLKSR skipped, another shape: feats.3.weight, feats.3.bias" in caplog.text
+    loaded = torch.load(x4, weights_only=True)["params"]
+    assert torch.equal(net.state_dict()["feats.0.weight"], loaded["feats.0.weight"])
+    assert torch.equal(net.state_dict()["feats.3.weight"], before["feats.3.weight"])
+    ema = tmp_path / "ema.pth"
+    torch.save({"params": _net(upscaling_factor=2).state_dict()}, ema)
+    with caplog.at_level("INFO", logger="plksr"):
+        load_into(net, str(ema), param_key="params_ema")  # BasicSR's fallback to 'params', logged
+    assert "no 'params_ema' entry: loading 'params'" in caplog.text
