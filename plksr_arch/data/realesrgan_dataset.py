@@ -5,7 +5,7 @@ model then degrades the whole 400x400 patch on the device and crops `gt_size` fr
 degradation is most of a training step, so a smaller `crop_pad_size` (at least `gt_size`) makes real-world training on
 a laptop practical. The smaller patch is cut from BasicSR's 400x400 one, so an image under 400 px on a side is
 reflect-padded first, as in BasicSR. BasicSR registers its class as `RealESRGANDataset_basicsr`; ours takes the plain
-name and behaves the same with the default 400.
+name and behaves the same with the default 400. An image that cannot be decoded is named (`images.ImageError`).
 
 The class registers itself when this module is imported (as BasicSR's decorated classes do), so importing it before
 basicsr also works: basicsr's import then runs `registration.register_all` while this module is still half-imported.
@@ -20,6 +20,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 
 from ..options import REALESRGAN_CROP as DEFAULT_CROP
 from ..registration import register
+from .images import decode
 
 
 class RealESRGANDataset(BasicSRRealESRGANDataset):
@@ -35,7 +36,12 @@ class RealESRGANDataset(BasicSRRealESRGANDataset):
             raise ValueError(f"crop_pad_size {self.crop_pad_size}: must be in 1..{DEFAULT_CROP}")
 
     def __getitem__(self, index: int) -> dict:
-        item = super().__getitem__(index)
+        try:
+            item = super().__getitem__(index)
+        except AttributeError:  # BasicSR decodes with imfrombytes and goes on with its None: name the file
+            path = self.paths[index]
+            decode(self.file_client.get(path, "gt"), path)
+            raise
         size = self.crop_pad_size
         if size < DEFAULT_CROP:
             top, left = random.randint(0, DEFAULT_CROP - size), random.randint(0, DEFAULT_CROP - size)
