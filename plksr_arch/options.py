@@ -546,6 +546,14 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     if num_gpu != "auto" and not (isinstance(num_gpu, int) and num_gpu >= 0):
         raise _fail(source, "num_gpu", f"{num_gpu!r} is not an int >= 0 or 'auto'")
     _check_datasets(source, opt["datasets"], is_train, check_paths)
+    train_ds, scale = opt["datasets"].get("train", {}), opt.get("scale", 1)
+    gt_size = train_ds.get("gt_size")
+    if is_train and gt_size is not None and (not isinstance(gt_size, int) or gt_size < 1 or gt_size % scale):
+        raise _fail(
+            source,
+            "datasets.train.gt_size",
+            f"{gt_size!r}: must be a multiple of scale {scale} (LQ patches are gt_size / scale pixels)",
+        )
     if is_train and DegradationKeys in parts:
         _check_degradation(source, opt)
 

@@ -2,8 +2,8 @@
 
 Differs from `basicsr.train.train_pipeline` in what the current stack and a CPU need: validated options
 (`plksr_arch.options`), auto-resume from the run's own folder, CPU-mapped resume states, a checkpoint on
-SIGINT/SIGTERM and on a run of non-finite steps (`NonFiniteLoss`) so a stopped run loses no work, and epochs that run
-until `total_iter` is reached.
+SIGINT/SIGTERM, on a run of non-finite steps (`NonFiniteLoss`) and on a bad training image (a `UserError` from the
+data loader, naming it) so a stopped run loses no work, and epochs that run until `total_iter` is reached.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from . import _compat
+from .errors import UserError
 from .models.plksr_model import NonFiniteLoss
 from .options import OptionsError, load_options
 from .process import start_process
@@ -92,6 +93,21 @@ def train(opt: dict, opt_path: str) -> str:
         prefetcher = CPUPrefetcher(train_loader)
 
     logger.info(f"Start training from epoch: {start_epoch}, iter: {current_iter}")
+
+    def next_batch() -> dict | None:
+        """The next batch; a bad training image (a UserError naming it) stops the run after saving its progress."""
+        try:
+            return prefetcher.next()
+        except UserError as err:
+            if current_iter == start_iter:
+                raise
+            model.save(epoch, current_iter)
+            raise type(err)(
+                f"{err}; models and training state saved as iter {current_iter}: fix or remove it, then resume "
+                "with --auto_resume"
+            ) from None
+
+    start_iter = current_iter
     data_timer, iter_timer = AvgTimer(), AvgTimer()
     start_time = time.time()
     val_freq = opt.get("val", {}).get("val_freq")
@@ -104,7 +120,7 @@ def train(opt: dict, opt_path: str) -> str:
         while current_iter < total_iters:
             train_sampler.set_epoch(epoch)
             prefetcher.reset()
-            train_data = prefetcher.next()
+            train_data = next_batch()
             if train_data is None:
                 raise OptionsError(
                     f"{opt_path}: datasets.train.batch_size_per_gpu: {opt['datasets']['train']['batch_size_per_gpu']} "
@@ -145,7 +161,7 @@ def train(opt: dict, opt_path: str) -> str:
                     raise Interrupted(stop.signum, current_iter)
                 data_timer.start()
                 iter_timer.start()
-                train_data = prefetcher.next()
+                train_data = next_batch()
             epoch += 1
     finally:
         for sig, handler in handlers.items():

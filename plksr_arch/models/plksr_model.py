@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
+import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .. import _compat
+from ..checkpoint import write_torch_file
 from ..errors import UserError
 from ..evaluation.metrics import image_metrics
 from ..evaluation.results import DatasetResult, ImageResult
@@ -38,6 +40,10 @@ OnImage = Callable[[str, torch.Tensor, np.ndarray, np.ndarray | None, dict], dic
 
 class NonFiniteLoss(UserError):
     """Training stopped after `train.nonfinite_limit` steps in a row were skipped for a non-finite loss/gradient."""
+
+
+class SaveError(UserError):
+    """A checkpoint could not be written (disk full, no permission); the ones saved before are intact."""
 
 
 class PLKSRModel(SRModel):
@@ -218,15 +224,25 @@ class PLKSRModel(SRModel):
     @contextlib.contextmanager
     def _staged(self, *keys: str) -> Iterator[None]:
         """Within the block, `path.<key>` folders point to `.partial` subfolders, whose files are moved into place
-        after it: a kill during a save never leaves a truncated file for `--auto_resume` or a user to pick."""
+        after it: a kill during a save never leaves a truncated file for `--auto_resume` or a user to pick. A write
+        that fails (OSError) removes the staged files and raises SaveError; nothing in place is touched. Files a
+        killed save left in `.partial` are dropped first."""
         paths = self.opt["path"]
         finals = {key: paths[key] for key in keys}
         staging = {key: osp.join(folder, ".partial") for key, folder in finals.items()}
         for folder in staging.values():
-            os.makedirs(folder, exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
         paths.update(staging)
         try:
             yield
+        except OSError as err:
+            for folder in staging.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise SaveError(
+                f"cannot save: {err}; the checkpoints saved before are intact (resume with --auto_resume once this "
+                "is fixed)"
+            ) from None
         finally:
             paths.update(finals)
         for key, folder in staging.items():
@@ -242,6 +258,18 @@ class PLKSRModel(SRModel):
         with self._staged("models", "training_states"):
             super().save(epoch, current_iter)
 
+    def save_network(self, net: Any, net_label: str, current_iter: Any, param_key: Any = "params") -> None:
+        """BasicSR's `<net_label>_<iter>.pth` (`latest` for -1) of one network or a list (one entry per param_key),
+        written once: BasicSR retries three times and then carries on without the file."""
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        entries = {
+            key: {k.removeprefix("module."): v.cpu() for k, v in self.get_bare_model(n).state_dict().items()}
+            for n, key in zip(nets, keys, strict=True)
+        }
+        name = f"{net_label}_{'latest' if current_iter == -1 else current_iter}.pth"
+        write_torch_file(entries, osp.join(self.opt["path"]["models"], name))
+
     def save_training_state(self, epoch: int, current_iter: int) -> None:
         """BasicSR's training state (epoch, iter, optimizers, schedulers) plus the grad scalers and the best
         validation metrics, so a resumed run continues them; none for the final save (`current_iter` -1)."""
@@ -255,7 +283,7 @@ class PLKSRModel(SRModel):
             "scalers": [s.state_dict() for s in self.scalers],
             "best_metric_results": getattr(self, "best_metric_results", {}),
         }
-        torch.save(state, osp.join(self.opt["path"]["training_states"], f"{current_iter}.state"))
+        write_torch_file(state, osp.join(self.opt["path"]["training_states"], f"{current_iter}.state"))
 
     def resume_training(self, resume_state: dict) -> None:
         """BasicSR's resume, then the grad scalers and best metrics when the state has them (states of older runs, or
@@ -323,28 +351,27 @@ class PLKSRModel(SRModel):
         network_seconds = 0.0
         start = time.perf_counter()
         show = not self.opt["is_train"] if self.test_keys.pbar is None else self.test_keys.pbar
-        pbar = tqdm(total=len(dataloader), unit="img", desc=dataset, disable=not show)
-        for data in dataloader:
-            name = osp.splitext(osp.basename(data["lq_path"][0]))[0]
-            self.feed_data(data)
-            tick = time.perf_counter()
-            self.test()
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            network_seconds += time.perf_counter() - tick
-            sr = tensor2img([self.output.detach().cpu()])
-            lq = self.lq.detach().cpu()[0]
-            gt = tensor2img([self.gt.detach().cpu()]) if hasattr(self, "gt") else None
-            for attr in ("lq", "gt", "output"):
-                self.__dict__.pop(attr, None)
-            record = ImageResult(name, image_metrics(sr, gt, metrics_opt) if gt is not None and metrics_opt else {})
-            if save_img:
-                imwrite(sr, self._image_path(dataset, name, current_iter))
-            if on_image is not None:
-                record.bicubic = on_image(name, lq, sr, gt, record.metrics)
-            images.append(record)
-            pbar.update(1)
-        pbar.close()
+        with tqdm(total=len(dataloader), unit="img", desc=dataset, disable=not show) as pbar:  # closed on errors
+            for data in dataloader:
+                name = osp.splitext(osp.basename(data["lq_path"][0]))[0]
+                self.feed_data(data)
+                tick = time.perf_counter()
+                self.test()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                network_seconds += time.perf_counter() - tick
+                sr = tensor2img([self.output.detach().cpu()])
+                lq = self.lq.detach().cpu()[0]
+                gt = tensor2img([self.gt.detach().cpu()]) if hasattr(self, "gt") else None
+                for attr in ("lq", "gt", "output"):
+                    self.__dict__.pop(attr, None)
+                record = ImageResult(name, image_metrics(sr, gt, metrics_opt) if gt is not None and metrics_opt else {})
+                if save_img:
+                    imwrite(sr, self._image_path(dataset, name, current_iter))
+                if on_image is not None:
+                    record.bicubic = on_image(name, lq, sr, gt, record.metrics)
+                images.append(record)
+                pbar.update(1)
         result = DatasetResult(dataset, images, time.perf_counter() - start, network_seconds, tuple(metrics_opt))
         self.metric_results = result.means  # BasicSR's best-metric bookkeeping and log block read it
         if self.metric_results:
