@@ -80,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _degraded_val(args: argparse.Namespace, paths: list[str]) -> dict[str, str]:
     import os.path as osp
+    from functools import partial
 
     from ..data.degrade import degraded_pairs
+    from ..data.prepare import build_once, sources
     from ..errors import UserError
 
     results = {}
@@ -89,6 +91,8 @@ def _degraded_val(args: argparse.Namespace, paths: list[str]) -> dict[str, str]:
         if scale not in (2, 4):
             raise UserError(f"--scales {scale}: the real-world degradation supports x2 and x4")
         folder = osp.join(args.out, f"{args.name}_degraded_X{scale}")
-        pairs = degraded_pairs(paths, folder, scale, args.size or 400, args.seed)
-        results.update({f"x{scale} {kind}": path for kind, path in pairs.items()})
+        size = args.size or 400
+        stamp = {"made": "degraded pairs", "sources": sources(paths), "scale": scale, "size": size, "seed": args.seed}
+        build_once(folder, stamp, partial(degraded_pairs, paths, scale=scale, size=size, seed=args.seed))
+        results.update({f"x{scale} {kind}": osp.join(folder, kind.upper()) for kind in ("gt", "lq")})
     return results

@@ -8,13 +8,21 @@ serves all scales and each LR sub-image is exactly its HR twin downscaled.
 
 `prepare_real` writes what RealESRGANDataset reads: GT sub-images (optionally of Real-ESRGAN's multi-scale copies too)
 and a `meta_info` list of their paths relative to `<out>`, the layout of the shipped `*_RealESR*` option files.
+
+Running either again on the same output is safe (`build_once`): each output folder or LMDB is built in a `.partial`
+sibling and moved into place with a stamp of what it was made from (source files' names, sizes and times, and the
+settings); an output whose stamp matches is skipped, any other (incomplete, made with other settings or sources, or
+not made by us) is rebuilt and replaced only once the new one is complete.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import os.path as osp
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from multiprocessing import Pool
@@ -24,7 +32,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import UserError
+
 T = TypeVar("T")
+logger = logging.getLogger("plksr")
+STAMP = ".plksr-prepare.json"  # hidden: BasicSR's folder scans skip names starting with "."
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -69,7 +81,7 @@ def _process_image(path: str, folders: dict[int | str, str], scales: Sequence[in
     """Write the HR and LR sub-images of one HR image."""
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise OSError(f"{path}: not a readable image")
+        raise UserError(f"{path}: cannot decode this image (truncated, or not an image)")
     multiple = math.lcm(*scales)
     hr = modcrop(img, multiple)
     lrs = {s: bicubic_lr(hr, s) for s in scales}
@@ -111,8 +123,47 @@ def list_images(folder: str) -> list[str]:
     return paths
 
 
+def sources(paths: Sequence[str]) -> list[list]:
+    """What a stamp records of the source images: name, size and modification time of each."""
+    return [[osp.basename(p), osp.getsize(p), os.stat(p).st_mtime_ns] for p in paths]
+
+
+def is_built(path: str, stamp: dict) -> bool:
+    """Whether `path` is a complete output made from exactly `stamp` (see `build_once`)."""
+    try:
+        with open(osp.join(path, STAMP), encoding="utf-8") as f:
+            return json.load(f) == stamp
+    except (OSError, ValueError):
+        return False
+
+
+def build_once(path: str, stamp: dict, build: Callable[[str], None], staging: str | None = None) -> bool:
+    """Make the output folder `path` with `build(folder)` (which creates `folder`) unless it is already built from
+    `stamp`; return whether it was built. The build goes to `staging` (default `<path>.partial`) and is then
+    `publish`ed: a run stopped midway leaves `path` as it was."""
+    if is_built(path, stamp):
+        logger.info(f"{path}: up to date, skipped")
+        return False
+    staging = staging or path + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    publish(staging, path, stamp)
+    return True
+
+
+def publish(staging: str, path: str, stamp: dict) -> None:
+    """Stamp the complete folder `staging` and move it to `path`, replacing what was there (logged)."""
+    with open(osp.join(staging, STAMP), "w", encoding="utf-8") as f:
+        json.dump(stamp, f)
+    if osp.exists(path):
+        logger.info(f"{path}: incomplete or made from other sources or settings: replaced")
+        shutil.rmtree(path)
+    os.rename(staging, path)
+
+
 def make_lmdb(folder: str, lmdb_path: str) -> None:
-    """Pack every PNG of `folder` into a BasicSR LMDB (keys = file stems, meta_info.txt beside)."""
+    """Pack every PNG of `folder` into a BasicSR LMDB (keys = file stems, meta_info.txt beside); `lmdb_path` must
+    not exist (BasicSR's writer exits if it does)."""
     from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
     names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
@@ -141,17 +192,26 @@ def prepare_dataset(
     paths = list_images(hr_folder)
     folders: dict[int | str, str] = {"hr": osp.join(out, f"{name}_train_HR_sub")}
     folders.update({s: osp.join(out, f"{name}_train_LR_bicubic_X{s}_sub") for s in scales})
-    for folder in folders.values():
-        os.makedirs(folder, exist_ok=True)
-    work = partial(_process_image, folders=folders, scales=scales, size=size, step=step)
-    for _ in tqdm(
-        _parallel(work, paths, workers), total=len(paths), unit="image", desc="sub-images", disable=not progress
-    ):
-        pass
+    made = {"sources": sources(paths), "scales": list(scales), "size": size, "step": step}
+    stamps = {key: {"made": f"sub-images {key}", **made} for key in folders}
+    if all(is_built(folders[key], stamps[key]) for key in folders):
+        logger.info(f"{', '.join(folders.values())}: up to date, skipped")
+    else:
+        staging = {key: folder + ".partial" for key, folder in folders.items()}
+        for folder in staging.values():
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+        work = partial(_process_image, folders=staging, scales=scales, size=size, step=step)
+        with tqdm(total=len(paths), unit="image", desc="sub-images", disable=not progress) as bar:
+            for _ in _parallel(work, paths, workers):
+                bar.update()
+        for key, folder in folders.items():
+            publish(staging[key], folder, stamps[key])
     results = {"hr": folders["hr"], **{f"x{s}": folders[s] for s in scales}}
     if lmdb:
         for key, folder in list(results.items()):
-            make_lmdb(folder, folder + ".lmdb")
+            stamp = {"made": "lmdb", "of": stamps["hr" if key == "hr" else int(key[1:])]}
+            build_once(folder + ".lmdb", stamp, partial(make_lmdb, folder), staging=folder + ".partial.lmdb")
             results[key] = folder + ".lmdb"
     return results
 
@@ -174,21 +234,17 @@ def multiscale(img: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.asarray(pil.resize(size, Image.LANCZOS))[..., ::-1]) for size in sizes]
 
 
-def _process_real(path: str, folder: str, size: int, step: int, with_multiscale: bool) -> list[str]:
-    """Write the GT sub-images of one HR image (and of its multi-scale copies); return their file names."""
+def _process_real(path: str, folder: str, size: int, step: int, with_multiscale: bool) -> None:
+    """Write the GT sub-images of one HR image (and of its multi-scale copies)."""
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise OSError(f"{path}: not a readable image")
+        raise UserError(f"{path}: cannot decode this image (truncated, or not an image)")
     stem = osp.splitext(osp.basename(path))[0]
     variants = [("", img)] + ([(f"T{i}", v) for i, v in enumerate(multiscale(img))] if with_multiscale else [])
-    names = []
     for tag, image in variants:
         boxes = subimage_boxes(image.shape[0], image.shape[1], size, step, 1) or [(0, 0)]  # small: whole image
         for i, (y, x) in enumerate(boxes, 1):
-            name = f"{stem}{tag}_s{i:03d}.png"
-            write_png(osp.join(folder, name), image[y : y + size, x : x + size])
-            names.append(name)
-    return names
+            write_png(osp.join(folder, f"{stem}{tag}_s{i:03d}.png"), image[y : y + size, x : x + size])
 
 
 def prepare_real(
@@ -207,14 +263,25 @@ def prepare_real(
     paths = list_images(hr_folder)
     folder = osp.join(out, f"{name}_HR_sub")
     meta = osp.join(out, "meta_info", f"meta_info_{name}_sub.txt")
-    os.makedirs(folder, exist_ok=True)
+    stamp = {
+        "made": "GT sub-images",
+        "sources": sources(paths),
+        "size": size,
+        "step": step,
+        "multiscale": with_multiscale,
+    }
+
+    def build(staging: str) -> None:
+        os.makedirs(staging)
+        work = partial(_process_real, folder=staging, size=size, step=step, with_multiscale=with_multiscale)
+        with tqdm(total=len(paths), unit="image", desc="GT sub-images", disable=not progress) as bar:
+            for _ in _parallel(work, paths, workers):
+                bar.update()
+
+    build_once(folder, stamp, build)
     os.makedirs(osp.dirname(meta), exist_ok=True)
-    work = partial(_process_real, folder=folder, size=size, step=step, with_multiscale=with_multiscale)
-    names: list[str] = []
-    for result in tqdm(
-        _parallel(work, paths, workers), total=len(paths), unit="image", desc="GT sub-images", disable=not progress
-    ):
-        names.extend(result)
-    with open(meta, "w", encoding="utf-8") as f:
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+    with open(meta + ".partial", "w", encoding="utf-8") as f:
         f.writelines(f"{osp.basename(folder)}/{n}\n" for n in names)
+    os.replace(meta + ".partial", meta)
     return {"gt": folder, "meta_info": meta}

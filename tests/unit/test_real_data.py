@@ -1,5 +1,5 @@
 """Data for real-world training: `prepare_real` (GT sub-images, multi-scale copies, meta_info), `degraded_pairs`
-(seeded degraded validation pairs) and `plksr prepare --real / --degraded-val` errors."""
+(seeded degraded validation pairs) and `plksr prepare --real / --degraded-val` errors; re-runs (`build_once`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from plksr_arch.cli import main
 from plksr_arch.data.degrade import degraded_pairs, recipe
-from plksr_arch.data.prepare import prepare_real
+from plksr_arch.data.prepare import build_once, prepare_real
 
 from ..conftest import make_hr
 
@@ -63,3 +63,39 @@ def test_prepare_real_modes_reject_bad_arguments(tmp_path, capsys, args: list[st
     assert main(["prepare", str(root / "hr"), "--out", str(tmp_path / "o"), "--name", "X", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("plksr prepare: error: ") and named in err
+
+
+def test_build_once_skips_what_is_built_and_replaces_the_rest(tmp_path) -> None:
+    out = str(tmp_path / "out")
+    calls = []
+
+    def build(folder: str) -> None:
+        calls.append(folder)
+        Path(folder).mkdir()
+        (Path(folder) / f"{len(calls)}.png").write_bytes(b"x")
+
+    assert build_once(out, {"v": 1}, build) and build_once(out, {"v": 1}, build) is False
+    assert calls == [out + ".partial"] and sorted(p.name for p in Path(out).iterdir()) == [
+        ".plksr-prepare.json",
+        "1.png",
+    ]
+    assert build_once(out, {"v": 2}, build)  # other settings: rebuilt, the old output replaced
+    assert sorted(p.name for p in Path(out).iterdir()) == [".plksr-prepare.json", "2.png"]
+
+    def killed(folder: str) -> None:
+        Path(folder).mkdir()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_once(out, {"v": 3}, killed)
+    assert sorted(p.name for p in Path(out).iterdir()) == [".plksr-prepare.json", "2.png"]  # untouched
+
+
+def test_prepare_real_again_skips_and_keeps_one_meta_line_per_image(tmp_path) -> None:
+    root, _ = make_hr(tmp_path / "in", 2, size=96)
+    first = prepare_real(str(root / "hr"), str(tmp_path / "out"), "T", size=64, step=32)
+    lines = Path(first["meta_info"]).read_text().splitlines()
+    stamp = (tmp_path / "out" / "T_HR_sub" / ".plksr-prepare.json").stat().st_mtime_ns
+    prepare_real(str(root / "hr"), str(tmp_path / "out"), "T", size=64, step=32)
+    assert Path(first["meta_info"]).read_text().splitlines() == lines and len(lines) == len(set(lines)) == 8
+    assert (tmp_path / "out" / "T_HR_sub" / ".plksr-prepare.json").stat().st_mtime_ns == stamp
