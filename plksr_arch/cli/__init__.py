@@ -1,7 +1,8 @@
 """The `plksr` command: one subcommand per job; each parses, calls the library and reports.
 
 User errors (`errors.UserError`: bad arguments, option files, weights, inputs) end with one line on stderr and exit
-status 2; anything else is a bug and keeps its traceback.
+status 2 (`plksr --debug ...`, or train/test's own `--debug`, print their traceback first); anything else is a bug and
+keeps its traceback. Ctrl-C outside training (which saves and exits 128 + the signal) is one line and exit 130.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from ..errors import USER_ERROR, UserError
 from . import bench, convert, demo, export, infer, plot, prepare, table, test, train
+
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 
 COMMANDS = {
     "train": train,
@@ -30,6 +34,9 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plksr", description="PLKSR super-resolution on BasicSR.")
+    parser.add_argument(
+        "--debug", dest="traceback", action="store_true", help="print the traceback of user errors as well"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for _name, module in COMMANDS.items():
         module.add_parser(sub)
@@ -39,9 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `plksr` console script. Parsing imports no torch, so `--help` and usage errors are instant."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
+    # Our INFO lines (the "plksr" logger) and every library's warnings; libraries' INFO chatter (torch's exit-time
+    # cache statistics, exporters' rewrites) stays hidden. BasicSR's logger has its own handler.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
+    logging.getLogger("plksr").setLevel(logging.INFO)
     try:
         return COMMANDS[args.command].run(args)
     except (UserError, FileNotFoundError) as err:
+        if args.traceback or getattr(args, "debug", False):
+            traceback.print_exc()
         print(f"plksr {args.command}: error: {err}", file=sys.stderr)
         return USER_ERROR
+    except KeyboardInterrupt:
+        print(f"plksr {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -8,12 +8,15 @@ import os
 import os.path as osp
 import sys
 
-from ..errors import USER_ERROR, UserError
+from ..errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
 # the network is compute-bound there, so images go one at a time.
 GPU_BATCH = 8
+# Exit status when some inputs could not be upscaled (each named on its own line) and the others were written; a run
+# that cannot start (weights, arguments, no input found) is a user error, status 2.
+SOME_FAILED = 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     )
     batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
     files, problems = collect_inputs(args.inputs)
+    if not files:
+        raise UserError("; ".join(problems))
     with tqdm(total=len(files), unit="img", desc="infer") as bar:
         done = upscale_files(upscaler, files, args.output, batch, progress=bar.update)
     for problem in problems + done.problems:
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"img/s, network {done.network_seconds:.1f} s; {upscaler.device.type}, {upscaler.precision}, batch {batch}"
         f"{compiled}{fallback})"
     )
-    return USER_ERROR if problems or done.problems else 0
+    return SOME_FAILED if problems or done.problems else 0
 
 
 def _int_arg(flag: str, value: str) -> int:
