@@ -41,6 +41,7 @@ setup(
         "coreml": ["coremltools"],
         "dev": [
             "pytest",
+            "pytest-xdist",
             "ruff",
             "matplotlib",
             "spandrel",

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -133,6 +134,15 @@ def metrics(scale: int) -> dict:
 def write_yaml(path: Path, opt: dict) -> Path:
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
     return path
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Wait until `path` exists while `proc` (a `plksr` run) is alive; fail with its output if it ends first."""
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
 
 
 def run_plksr(*args: str, cwd: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,15 +1,13 @@
-"""End-to-end runs of the `plksr` command in subprocesses: train (disk, LMDB) + plot, kill + auto-resume, test +
-table, demo."""
+"""End-to-end runs of the `plksr` command in subprocesses: train (disk, LMDB) + plot, test + table, demo, prepare,
+torchrun, infer, bench. Faults (bad options, data and weights, signals, failing saves) are in tests/faults."""
 
 from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ import torch
 
 from plksr_arch.demo import tiers
 
-from ..conftest import PLKSR, make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
+from ..conftest import make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -76,50 +74,6 @@ def test_train_module_entry_point_and_lmdb_backend(tmp_path, data) -> None:
     assert (tmp_path / "experiments" / "tiny_lmdb" / "models" / "net_g_latest.pth").is_file()
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        assert time.time() < deadline, f"{path} did not appear"
-        time.sleep(0.2)
-
-
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
-def test_killed_run_resumes_with_auto_resume(tmp_path, data, how: str) -> None:
-    opt = train_options(data["train"])
-    opt["train"]["total_iter"] = 10_000
-    opt["logger"]["save_checkpoint_freq"] = 3
-    path = write_yaml(tmp_path / "train.yml", opt)
-    proc = subprocess.Popen(
-        [str(PLKSR), "train", "-opt", str(path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    states = tmp_path / "experiments" / "tiny" / "training_states"
-    _wait_for(states / "3.state", proc)
-    time.sleep(1.0)
-    proc.send_signal(getattr(signal, how))
-    out = proc.communicate(timeout=120)[0]
-    saved = max(int(p.stem) for p in states.glob("*.state"))
-    if how == "SIGTERM":  # a polite stop saves where it is, so no work is lost
-        assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
-        assert f"plksr train: stopped by SIGTERM at iter {saved}; models and training state saved" in out
-        assert (states.parent / "models" / f"net_g_{saved}.pth").is_file()
-    else:
-        assert proc.returncode == -signal.SIGKILL
-    total = saved + 4
-    resumed = run_plksr(
-        "train", "-opt", str(path), "--auto_resume", "--force_yml", f"train:total_iter={total}", cwd=tmp_path
-    )
-    log = resumed.stdout + resumed.stderr  # BasicSR's logger writes to stderr
-    assert re.search(rf"Resuming training from epoch: \d+, iter: {saved}\.", log)
-    assert re.search(rf"iter:\s+{total}, lr:", log)
-    assert not re.search(rf"iter:\s+{saved}, lr:", log)
-    assert (states.parent / "models" / "net_g_latest.pth").is_file()
-
-
 def test_test_command_writes_metrics_json(tmp_path, data) -> None:
     from plksr_arch import PLKSR as Net
 
@@ -164,16 +118,6 @@ def test_test_command_writes_metrics_json(tmp_path, data) -> None:
     table = run_plksr("table", str(results), "--format", "csv", cwd=tmp_path)
     assert table.stdout.splitlines()[0] == "scale,method,tiny_val"
     assert table.stdout.splitlines()[2] == f"x2,tiny_test,{entry['psnr']:.2f}/{entry['ssim']:.4f}"
-
-
-def test_bad_option_file_is_one_line_and_exit_2(tmp_path, data) -> None:
-    opt = train_options(data["train"])
-    opt["network_g"]["dimm"] = 8
-    proc = run_plksr("train", "-opt", str(write_yaml(tmp_path / "bad.yml", opt)), cwd=tmp_path, check=False)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0
-    assert "bad.yml: network_g.dimm: unknown key (did you mean 'dim'?)" in proc.stderr
-    assert not (tmp_path / "experiments").exists()
 
 
 def test_short_demo_on_one_thread_beats_bicubic(tmp_path) -> None:
@@ -277,16 +221,6 @@ def test_two_node_torchrun_on_localhost(tmp_path, data) -> None:
     assert "world_size: 2" in log.read_text() and re.search(r"iter:\s+4, lr:", log.read_text())
 
 
-def test_batch_larger_than_dataset_is_a_clear_error(tmp_path, data) -> None:
-    opt = train_options(data["train"])
-    opt["datasets"]["train"]["batch_size_per_gpu"] = 7
-    proc = run_plksr("train", "-opt", str(write_yaml(tmp_path / "big.yml", opt)), cwd=tmp_path, check=False)
-    assert proc.returncode == 2
-    assert "big.yml: datasets.train.batch_size_per_gpu: 7 x 1 process(es) is more than the 6 training images" in (
-        proc.stderr
-    )
-
-
 def test_infer_command_writes_same_names_keeps_alpha_and_16_bit(tmp_path) -> None:
     import cv2
     import numpy as np
@@ -318,7 +252,7 @@ def test_infer_command_writes_same_names_keeps_alpha_and_16_bit(tmp_path) -> Non
         cwd=tmp_path,
         check=False,
     )
-    assert proc.returncode == 2  # the unreadable file is reported, the others are written
+    assert proc.returncode == 1  # the unreadable file is reported, the others are written
     assert proc.stderr.count("plksr infer: error:") == 1 and "broken.png: cannot read this image" in proc.stderr
     assert "3 of 4 image(s) written" in proc.stdout and "img/s" in proc.stderr
     out = tmp_path / "out"
@@ -356,22 +290,3 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     assert report["speedups"] == pytest.approx(expected)
     for name, ratio in expected.items():
         assert f"{name} latency / PLKSR latency: {ratio:.2f}" in proc.stdout
-
-
-def test_diverging_run_stops_after_nonfinite_steps_and_keeps_the_last_good_weights(tmp_path, data) -> None:
-    """An absurd learning rate: the first step makes the weights huge, the next losses are not finite and are
-    skipped; after `train.nonfinite_limit` of them the run stops with one line and saves where it stands."""
-    opt = train_options(data["train"], name="diverge")
-    opt["train"].update(total_iter=50, nonfinite_limit=3)
-    opt["train"]["optim_g"]["lr"] = 1e30
-    path = write_yaml(tmp_path / "diverge.yml", opt)
-    proc = run_plksr("train", "-opt", str(path), cwd=tmp_path, check=False)
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    last = proc.stderr.strip().splitlines()[-1]
-    match = re.search(r"stopped at iter (\d+): 3 steps in a row had a non-finite loss or gradient \(last: l_pix=", last)
-    assert last.startswith("plksr train: error: ") and match, last
-    assert "non-finite l_pix=" in proc.stderr and "net_g step skipped" in proc.stderr
-    stopped = int(match.group(1))
-    weights = torch.load(tmp_path / "experiments" / "diverge" / "models" / f"net_g_{stopped}.pth", weights_only=True)
-    assert all(torch.isfinite(t).all() for t in weights["params"].values())  # no non-finite update was applied
-    assert (tmp_path / "experiments" / "diverge" / "training_states" / f"{stopped}.state").is_file()

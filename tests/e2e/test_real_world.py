@@ -13,8 +13,8 @@ import sys
 import pytest
 import torch
 
-from ..conftest import PLKSR, make_pairs, real_options, run_plksr, write_yaml
-from .test_cli import _free_port, _wait_for
+from ..conftest import PLKSR, make_pairs, real_options, run_plksr, wait_for_file, write_yaml
+from .test_cli import _free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_two_stages_train_and_a_killed_gan_stage_resumes(tmp_path) -> None:
         [str(PLKSR), "train", "-opt", str(stage2)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     exp = tmp_path / "experiments" / "tiny_GAN"
-    _wait_for(exp / "training_states" / "4.state", proc)
+    wait_for_file(exp / "training_states" / "4.state", proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     saved = max(int(p.stem) for p in (exp / "training_states").glob("*.state"))
