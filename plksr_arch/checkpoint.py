@@ -23,6 +23,7 @@ import os.path as osp
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -94,8 +95,11 @@ def read_torch_file(path: str, what: str = "weights") -> Any:
             f"{path}: refused: it pickles Python objects besides tensors ({found}); nothing in it was run"
         ) from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:  # a cut archive or pickle stream
+        cut = head.startswith(ZIP_MAGIC) and not zipfile.is_zipfile(path)
+        detail = "an incomplete zip archive: no central directory" if cut else _detail(err)
         raise CheckpointError(
-            f"{path}: truncated or corrupt {what} file ({osp.getsize(path):,d} bytes; {_detail(err)})"
+            f"{path}: truncated or corrupt {what} file ({osp.getsize(path):,d} bytes, {detail}); re-save or "
+            "re-download it"
         ) from None
 
 
