@@ -384,9 +384,13 @@ def save_weights(model: nn.Module, path: str, param_key: str = "params", half: b
     hyperparameters = getattr(model, HYPERPARAMETERS, None)
     stored = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: hyperparameters} if hyperparameters else {}
     if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         metadata = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: json.dumps(hyperparameters)}
-        save_file(state, path, metadata=metadata if hyperparameters else None)
+        try:
+            save_file(state, path, metadata=metadata if hyperparameters else None)
+        except SafetensorError as err:  # its I/O errors are not OSErrors
+            raise CheckpointError(f"{path}: cannot write ({_detail(err)})") from None
     else:
         write_torch_file({param_key: state, **stored}, path)

@@ -1,8 +1,9 @@
 """The `plksr` command: one subcommand per job; each parses, calls the library and reports.
 
-User errors (`errors.UserError`: bad arguments, option files, weights, inputs) end with one line on stderr and exit
-status 2 (`plksr --debug ...`, or train/test's own `--debug`, print their traceback first); anything else is a bug and
-keeps its traceback. Ctrl-C outside training (which saves and exits 128 + the signal) is one line and exit 130.
+User errors end with one line on stderr and exit status 2: `errors.UserError` (bad arguments, option files, weights,
+inputs) and system errors naming a file (no permission, disk full, a file where a folder should be). `plksr --debug
+...`, or train/test's own `--debug`, prints their traceback first. Anything else is a bug and keeps its traceback.
+Ctrl-C outside training (which saves and exits 128 + the signal) is one line and exit 130.
 """
 
 from __future__ import annotations
@@ -52,11 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("plksr").setLevel(logging.INFO)
     try:
         return COMMANDS[args.command].run(args)
-    except (UserError, FileNotFoundError) as err:
+    except (UserError, OSError) as err:
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.filename is None:
+            raise  # a system error naming no file is not a mistake the user can see: a bug
         if args.traceback or getattr(args, "debug", False):
             traceback.print_exc()
-        print(f"plksr {args.command}: error: {err}", file=sys.stderr)
+        print(f"plksr {args.command}: error: {_message(err)}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print(f"plksr {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def _message(err: Exception) -> str:
+    """A user error's one line: a system OSError (no permission, disk full, a file where a folder should be) as
+    `<file>: <reason>`; ours (FileNotFoundError included) carry their message."""
+    if isinstance(err, OSError) and err.errno is not None and err.filename is not None:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
     if args.batch is not None and args.batch < 1:
         raise UserError(f"--batch {args.batch}: must be >= 1")
+    if osp.exists(args.output) and not osp.isdir(args.output):
+        raise UserError(f"-o {args.output}: exists and is not a folder")
     upscaler = Upscaler(
         args.weights, args.device, args.precision, tile, args.tile_overlap, args.large_kernel, args.compile
     )

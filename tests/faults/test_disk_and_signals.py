@@ -1,5 +1,6 @@
-"""Faults while training runs: a checkpoint write that fails (the file-size limit of a full disk), SIGINT, SIGTERM
-and SIGKILL at several points, and a run that diverges. No saved work is lost and `--auto_resume` continues."""
+"""Faults of the disk and while training runs: a checkpoint write that fails (the file-size limit of a full disk),
+outputs that cannot be written, SIGINT, SIGTERM and SIGKILL at several points, and a run that diverges. No saved
+work is lost and `--auto_resume` continues."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from ..conftest import PLKSR, train_options, wait_for_file, write_yaml
-from .harness import Snapshot, fault, run
+from .harness import Snapshot, fault, run, tiny_weights
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,31 @@ def test_failing_checkpoint_write_keeps_the_previous_checkpoint(tmp_path: Path, 
     assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["2.state"]
     torch.load(exp / "models" / "net_g_2.pth", weights_only=True)
     _resumes(path, tmp_path, 2)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_output_that_cannot_be_written(suffix: str, tmp_path: Path) -> None:
+    """`plksr convert` into a "folder" that is a file: the path and the reason, the input untouched."""
+    weights = tiny_weights(tmp_path / "w.pth")
+    (tmp_path / "afile").write_text("")
+    out = f"afile/w{suffix}"
+    reason = "Not a directory" if suffix == ".pth" else "cannot write (Error while serializing"
+    fault("convert", str(weights), out, cwd=tmp_path, names=[f"{out}: {reason}"], kept=[weights])
+
+
+def test_infer_output_folder_that_is_a_file(tmp_path: Path, data) -> None:
+    weights = tiny_weights(tmp_path / "w.pth")
+    (tmp_path / "out.png").write_bytes(b"an earlier result")
+    fault(
+        "infer",
+        str(weights),
+        str(data["val"][1]),
+        "-o",
+        "out.png",
+        cwd=tmp_path,
+        names=["-o out.png: exists and is not a folder"],
+        kept=[tmp_path / "out.png"],
+    )
 
 
 def _start(path: Path, cwd: Path) -> subprocess.Popen:
