@@ -403,6 +403,14 @@ def _check_build(source: str, key: str, registry: Any, spec: Any, ignore: tuple[
     kwargs = {k: v for k, v in spec.items() if k not in ("type", *ignore)}
     cls = _registered(source, f"{key}.type", registry, spec.get("type"))
     _check_call(source, key, cls.__init__, kwargs, skip=1)
+    if cls.__module__.startswith("plksr_arch."):  # our networks check their values: built on the meta device, free
+        import torch
+
+        try:
+            with torch.device("meta"):
+                cls(**kwargs)
+        except ValueError as err:
+            raise _fail(source, key, str(err)) from None
 
 
 def _check_optimizer(source: str, key: str, spec: Any) -> None:
@@ -522,6 +530,12 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     for key in ("train", "logger", "path") if is_train else ("path", "val"):
         if key not in opt:
             raise _fail(source, key, f"missing: {'training' if is_train else 'testing'} needs it")
+    if not is_train and not (isinstance(opt["path"], dict) and opt["path"].get("pretrain_network_g")):
+        raise _fail(
+            source,
+            "path.pretrain_network_g",
+            "missing: the weights to test (without them the scores are a random network's)",
+        )
     model = _registered(source, "model_type", MODEL_REGISTRY, opt["model_type"])
     family = next((c.__name__ for c in model.__mro__ if c.__name__ in UNSUPPORTED_MODELS), None)
     if family is not None:

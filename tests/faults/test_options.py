@@ -30,6 +30,7 @@ def _set(path: str, value: object) -> Callable[[dict], None]:
 TRAIN_CASES = {
     "unknown_key": (_set("train.total_itr", 8), "train.total_itr: unknown key (did you mean 'total_iter'?)"),
     "network_argument_typo": (_set("network_g.dimm", 8), "network_g.dimm: unknown key (did you mean 'dim'?)"),
+    "network_argument_value": (_set("network_g.dim", -4), "network_g: PLKSR: dim=-4 is invalid, expected a positive"),
     "wrong_type": (_set("train.ema_decay", "high"), "train.ema_decay: expected"),
     "scale_differs_from_network": (_set("network_g.upscaling_factor", 4), "network_g.upscaling_factor: 4 differs"),
     "gt_size_not_a_multiple_of_scale": (_set("datasets.train.gt_size", 15), "datasets.train.gt_size: 15: must be"),
@@ -90,6 +91,14 @@ def test_test_option_fault_names_the_key(tmp_path: Path, data) -> None:
     path = write_yaml(tmp_path / "test.yml", opt)
     fault("test", "-opt", str(path), cwd=tmp_path, names=[f"{path}: datasets.test_1.dataroot_lq: 'nowhere/LQ'"])
     assert not (tmp_path / "results").exists()
+
+
+def test_test_without_weights_is_refused(tmp_path: Path, data) -> None:
+    """BasicSR would score a randomly initialised network."""
+    opt = options_for_test(data["val"], tmp_path / "w.pth")
+    opt["path"]["pretrain_network_g"] = None
+    path = write_yaml(tmp_path / "test.yml", opt)
+    fault("test", "-opt", str(path), cwd=tmp_path, names=[f"{path}: path.pretrain_network_g: missing: the weights"])
 
 
 def test_debug_prints_the_traceback_too(tmp_path: Path, data) -> None:
