@@ -102,7 +102,7 @@ class _NamedReads:
         try:
             basicsr_class.__init__(self, opt)
         except AssertionError as err:
-            raise ImageError(f"{where}: {err}") from None
+            raise ImageError(f"{where} ({', '.join(str(opt[root]) for root in roots)}): {err}") from None
         if not self.paths:
             raise ImageError(f"{where}: no images in {' and '.join(str(opt[root]) for root in roots)}")
         self._notes: set[str] = set()

@@ -83,7 +83,7 @@ def test_paired_dataset_refuses_empty_and_unpaired_folders_and_small_lqs(tmp_pat
         PairedImageDataset(_opt((gt, lq)))
     gt, lq = make_pairs(tmp_path / "p", 2, 2)
     (gt / "img001.png").unlink()
-    with pytest.raises(ImageError, match="dataset 'set': .*different number of images"):
+    with pytest.raises(ImageError, match=r"dataset 'set' \(.*GT, .*LRx2\): .*different number of images"):
         PairedImageDataset(_opt((gt, lq)))
     gt, lq = make_pairs(tmp_path / "q", 1, 2, size=16)
     small = r"img000.png is 8x8, smaller than the LQ patch 12x12 \(gt_size 24 / scale 2\)"
