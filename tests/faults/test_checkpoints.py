@@ -16,6 +16,12 @@ pytestmark = pytest.mark.slow
 REFUSED = "refused: it pickles Python objects besides tensors (it would call posix.system); nothing in it was run"
 
 
+def _infer(weights: Path, data, named: str) -> None:
+    """`plksr infer WEIGHTS` on the validation LQs: refused with one line naming `named`, the weights untouched."""
+    args = ("infer", str(weights), str(data["val"][1]), "-o", "out")
+    fault(*args, cwd=weights.parent, names=[named], kept=[weights])
+
+
 def _truncated(path: Path) -> Path:
     content = tiny_weights(path).read_bytes()
     path.write_bytes(content[: len(content) // 2])
@@ -24,16 +30,7 @@ def _truncated(path: Path) -> Path:
 
 def test_truncated_weights_to_infer(tmp_path: Path, data) -> None:
     weights = _truncated(tmp_path / "w.pth")
-    fault(
-        "infer",
-        str(weights),
-        str(data["val"][1]),
-        "-o",
-        "out",
-        cwd=tmp_path,
-        names=[f"{weights}: truncated or corrupt weights file ("],
-        kept=[weights],
-    )
+    _infer(weights, data, f"{weights}: truncated or corrupt weights file (")
 
 
 def test_truncated_pretrained_network(tmp_path: Path, data) -> None:
@@ -157,16 +154,7 @@ def test_pickle_payload_is_refused_by_load_model(tmp_path: Path) -> None:
 def test_safetensors_with_a_broken_header(tmp_path: Path, data) -> None:
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json header}")
-    fault(
-        "infer",
-        str(weights),
-        str(data["val"][1]),
-        "-o",
-        "out",
-        cwd=tmp_path,
-        names=[f"{weights}: not a valid safetensors file (Error while deserializing header"],
-        kept=[weights],
-    )
+    _infer(weights, data, f"{weights}: not a valid safetensors file (Error while deserializing header")
 
 
 def test_a_file_that_is_not_weights(tmp_path: Path) -> None:

@@ -148,24 +148,15 @@ def test_greyscale_and_16_bit_images_train_as_rgb_with_a_note(tmp_path: Path, da
     snapshot.check()
 
 
-def _prepare(hr: Path, cwd: Path):
-    return run(
-        "prepare",
-        str(hr),
-        "--out",
-        "out",
-        "--name",
-        "Mini",
-        "--scales",
-        "2",
-        "--size",
-        "48",
-        "--step",
-        "48",
-        "--workers",
-        "1",
-        cwd=cwd,
-    )
+# `plksr prepare` of 96x96 images into 48 px sub-images at x2 (four per image), in one process
+PREPARE = ("--out", "out", "--name", "Mini", "--scales", "2", "--size", "48", "--step", "48", "--workers", "1")
+
+
+def _hr_images(folder: Path, names: range, rng: np.random.Generator) -> Path:
+    folder.mkdir(exist_ok=True)
+    for i in names:
+        cv2.imwrite(str(folder / f"{i:04d}.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    return folder
 
 
 def _lmdb_keys(root: Path) -> list[str]:
@@ -173,16 +164,12 @@ def _lmdb_keys(root: Path) -> list[str]:
 
 
 def test_prepare_again_skips_complete_outputs(tmp_path: Path) -> None:
-    hr = tmp_path / "HR"
-    hr.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        cv2.imwrite(str(hr / f"{i:04d}.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    first = _prepare(hr, tmp_path)
+    hr = _hr_images(tmp_path / "HR", range(2), np.random.default_rng(0))
+    first = run("prepare", str(hr), *PREPARE, cwd=tmp_path)
     assert first.status == 0, first.stderr[-3000:]
     out = tmp_path / "out"
     snapshot = Snapshot(out)
-    again = _prepare(hr, tmp_path)
+    again = run("prepare", str(hr), *PREPARE, cwd=tmp_path)
     assert again.status == 0 and not again.errors, again.stderr[-3000:]
     assert again.stdout.count("up to date, skipped") == 3  # the sub-image folders (one line), then each LMDB
     snapshot.check()
@@ -190,17 +177,14 @@ def test_prepare_again_skips_complete_outputs(tmp_path: Path) -> None:
 
 
 def test_prepare_rebuilds_incomplete_or_stale_outputs_without_duplicates(tmp_path: Path) -> None:
-    hr = tmp_path / "HR"
-    hr.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(2):
-        cv2.imwrite(str(hr / f"{i:04d}.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    assert _prepare(hr, tmp_path).status == 0
+    hr = _hr_images(tmp_path / "HR", range(2), rng)
+    assert run("prepare", str(hr), *PREPARE, cwd=tmp_path).status == 0
     out = tmp_path / "out"
-    cv2.imwrite(str(hr / "0002.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))  # a source added
+    _hr_images(hr, range(2, 3), rng)  # a source added
     (out / "Mini_train_HR_sub.partial").mkdir()  # what a killed run leaves
     (out / "Mini_train_HR_sub.partial" / "stale.png").write_bytes(b"x")
-    rebuilt = _prepare(hr, tmp_path)
+    rebuilt = run("prepare", str(hr), *PREPARE, cwd=tmp_path)
     assert rebuilt.status == 0 and not rebuilt.errors, rebuilt.stderr[-3000:]
     keys = _lmdb_keys(out / "Mini_train_HR_sub.lmdb")
     assert len(keys) == len(set(keys)) == 12 and "stale" not in keys
@@ -212,22 +196,4 @@ def test_prepare_names_an_unreadable_source(tmp_path: Path) -> None:
     hr = tmp_path / "HR"
     hr.mkdir()
     (hr / "0000.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    fault(
-        "prepare",
-        str(hr),
-        "--out",
-        "out",
-        "--name",
-        "Mini",
-        "--scales",
-        "2",
-        "--size",
-        "48",
-        "--step",
-        "48",
-        "--workers",
-        "1",
-        cwd=tmp_path,
-        names=[f"{hr / '0000.png'}: cannot decode this image"],
-        kept=[hr],
-    )
+    fault("prepare", str(hr), *PREPARE, cwd=tmp_path, names=[f"{hr / '0000.png'}: cannot decode this image"], kept=[hr])
