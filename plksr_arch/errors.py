@@ -16,8 +16,8 @@ class UserError(ValueError):
     """A mistake the user can fix; the message names what is at fault and, where it helps, what to do.
 
     One raised in a DataLoader worker reaches the main process rebuilt from the worker's traceback text ("Caught
-    ImageError in DataLoader worker process 0.\nOriginal Traceback ...\nmodule.ImageError: <message>"): the message
-    keeps its last line, the original one.
+    ImageError in DataLoader worker process 0.", "Original Traceback ...", ..., "module.ImageError: <message>", one
+    per line): the message keeps the original one, from the last line.
     """
 
     def __init__(self, message: str = "") -> None:
