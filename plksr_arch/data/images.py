@@ -93,18 +93,18 @@ class _NamedReads:
     def _build(self, basicsr_class: type, opt: dict, roots: tuple[str, ...]) -> None:
         """Run `basicsr_class`'s constructor, turning its assertions (GT/LQ folders that do not pair) into
         ImageErrors naming the dataset; refuse LMDBs without meta_info.txt and sets without images."""
-        where = f"dataset {opt.get('name')!r}"
+        where, folders = f"dataset {opt.get('name')!r}", [str(opt[root]) for root in roots]
         if opt["io_backend"].get("type") == "lmdb":
-            for root in roots:
-                problem = lmdb_problem(str(opt[root]))
+            for root, folder in zip(roots, folders, strict=True):
+                problem = lmdb_problem(folder)
                 if problem:
                     raise ImageError(f"{where}: {root}: {problem}")
         try:
             basicsr_class.__init__(self, opt)
         except AssertionError as err:
-            raise ImageError(f"{where} ({', '.join(str(opt[root]) for root in roots)}): {err}") from None
+            raise ImageError(f"{where} ({', '.join(folders)}): {err}") from None
         if not self.paths:
-            raise ImageError(f"{where}: no images in {' and '.join(str(opt[root]) for root in roots)}")
+            raise ImageError(f"{where}: no images in {' and '.join(folders)}")
         self._notes: set[str] = set()
 
     def _read(self, path: str, client_key: str) -> np.ndarray:
