@@ -46,9 +46,9 @@ def replace(registry: Registry, obj: Any) -> None:
 
 def register_all() -> None:
     """PLKSR and RealPLKSR (archs); PLKSRModel, ESRModel (the name the official option files use for it),
-    RealESRNetModel and RealESRGANModel (models), RealESRGANDataset (dataset): BasicSR holds its own of these three
-    as `<name>_basicsr`. PairedImageDataset and SingleImageDataset (`data.images`: named read errors, checked pairs)
-    replace BasicSR's, which stay as `<name>_basicsr`."""
+    RealESRNetModel and RealESRGANModel (models), RealESRGANDataset and RealESRGANPairedDataset (datasets): BasicSR
+    holds its own of these as `<name>_basicsr`. PairedImageDataset and SingleImageDataset (`data.images`: named read
+    errors, checked pairs) replace BasicSR's, which stay as `<name>_basicsr`."""
     register(ARCH_REGISTRY, PLKSR)
     register(ARCH_REGISTRY, RealPLKSR)
     register(MODEL_REGISTRY, PLKSRModel)
@@ -56,7 +56,8 @@ def register_all() -> None:
     register(MODEL_REGISTRY, RealESRNetModel)
     register(MODEL_REGISTRY, RealESRGANModel)
     from .data import realesrgan_dataset  # noqa: F401  (registers RealESRGANDataset when imported)
-    from .data.images import PairedImageDataset, SingleImageDataset
+    from .data.images import PairedImageDataset, RealESRGANPairedDataset, SingleImageDataset
 
     replace(DATASET_REGISTRY, PairedImageDataset)
     replace(DATASET_REGISTRY, SingleImageDataset)
+    register(DATASET_REGISTRY, RealESRGANPairedDataset)

@@ -4,7 +4,8 @@ BasicSR's datasets decode with `cv2.imdecode` and go on with its None, so a trun
 "'NoneType' object has no attribute 'astype'" without its name. In validation and testing they crop the GT to the
 LQ's size times the scale, so an LQ of the wrong size is either scored against the wrong crop or fails in the metric
 with both names lost; in training they report a wrong-sized pair without the LQ's name. The classes here take
-BasicSR's names in its dataset registry (BasicSR's own stay registered as `<name>_basicsr`) and differ in exactly
+BasicSR's names in its dataset registry (BasicSR's own stay registered as `<name>_basicsr`; RealESRGANPairedDataset,
+which BasicSR registers as `RealESRGANPairedDataset_basicsr` only, is checked the same way) and differ in exactly
 that:
 
 - every image is decoded by `decode`, whose errors (`ImageError`, a `UserError`) name the file (or LMDB and key);
@@ -27,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 from basicsr.data.paired_image_dataset import PairedImageDataset as BasicSRPairedImageDataset
+from basicsr.data.realesrgan_paired_dataset import RealESRGANPairedDataset as BasicSRRealESRGANPairedDataset
 from basicsr.data.single_image_dataset import SingleImageDataset as BasicSRSingleImageDataset
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, bgr2ycbcr, img2tensor
@@ -116,11 +118,12 @@ class _NamedReads:
         return decode(self.file_client.get(path, client_key), name, self._notes)
 
 
-class PairedImageDataset(_NamedReads, BasicSRPairedImageDataset):
-    """BasicSR's paired GT/LQ dataset with named read errors and checked pair sizes (module docstring)."""
+class _CheckedPairs(_NamedReads):
+    """A GT/LQ pair per item, as BasicSR's paired datasets give it: crop and flips in training, `color: y` if
+    asked, normalisation; read with names and with the pair's sizes checked."""
 
-    def __init__(self, opt: dict) -> None:
-        self._build(BasicSRPairedImageDataset, opt, ("dataroot_gt", "dataroot_lq"))
+    mean: Any
+    std: Any
 
     def __getitem__(self, index: int) -> dict:
         gt_path, lq_path = self.paths[index]["gt_path"], self.paths[index]["lq_path"]
@@ -143,6 +146,21 @@ class PairedImageDataset(_NamedReads, BasicSRPairedImageDataset):
             normalize(lq, self.mean, self.std, inplace=True)
             normalize(gt, self.mean, self.std, inplace=True)
         return {"lq": lq, "gt": gt, "lq_path": lq_path, "gt_path": gt_path}
+
+
+class PairedImageDataset(_CheckedPairs, BasicSRPairedImageDataset):
+    """BasicSR's paired GT/LQ dataset with named read errors and checked pair sizes (module docstring)."""
+
+    def __init__(self, opt: dict) -> None:
+        self._build(BasicSRPairedImageDataset, opt, ("dataroot_gt", "dataroot_lq"))
+
+
+class RealESRGANPairedDataset(_CheckedPairs, BasicSRRealESRGANPairedDataset):
+    """BasicSR's paired set for real-world models trained on given pairs (`high_order_degradation: false`; its
+    `meta_info` lists `gt, lq` per line), checked the same way."""
+
+    def __init__(self, opt: dict) -> None:
+        self._build(BasicSRRealESRGANPairedDataset, opt, ("dataroot_gt", "dataroot_lq"))
 
 
 class SingleImageDataset(_NamedReads, BasicSRSingleImageDataset):

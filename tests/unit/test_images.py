@@ -12,7 +12,14 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils.data import DataLoader
 
-from plksr_arch.data.images import ImageError, PairedImageDataset, SingleImageDataset, decode, fit_pair
+from plksr_arch.data.images import (
+    ImageError,
+    PairedImageDataset,
+    RealESRGANPairedDataset,
+    SingleImageDataset,
+    decode,
+    fit_pair,
+)
 
 from ..conftest import make_pairs, paired_dataset
 
@@ -58,7 +65,18 @@ def test_fit_pair_crops_a_gt_past_a_multiple_and_names_a_wrong_lq() -> None:
 def test_checked_datasets_take_basicsrs_names_and_keep_basicsrs_as_suffixed() -> None:
     assert DATASET_REGISTRY.get("PairedImageDataset") is PairedImageDataset
     assert DATASET_REGISTRY.get("SingleImageDataset") is SingleImageDataset
+    assert DATASET_REGISTRY.get("RealESRGANPairedDataset") is RealESRGANPairedDataset
     assert DATASET_REGISTRY.get("PairedImageDataset_basicsr").__module__ == "basicsr.data.paired_image_dataset"
+
+
+def test_real_world_pairs_name_an_unreadable_image(tmp_path: Path) -> None:
+    gt, lq = make_pairs(tmp_path, 2, 4, size=64)
+    (lq / "img001.png").write_bytes(b"not an image")
+    opt = _opt((gt, lq), "train", gt_size=32, use_hflip=True, use_rot=True, scale=4)
+    dataset = RealESRGANPairedDataset(opt)
+    assert dataset[0]["gt"].shape == (3, 32, 32) and dataset[0]["lq"].shape == (3, 8, 8)
+    with pytest.raises(ImageError, match=f"{lq / 'img001.png'}: cannot decode"):
+        dataset[1]
 
 
 def _opt(data: tuple[Path, Path], phase: str = "val", **extra) -> dict:
