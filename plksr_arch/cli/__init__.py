@@ -3,16 +3,20 @@
 User errors end with one line on stderr and exit status 2: `errors.UserError` (bad arguments, option files, weights,
 inputs) and system errors naming a file (no permission, disk full, a file where a folder should be). `plksr --debug
 ...`, or train/test's own `--debug`, prints their traceback first. Anything else is a bug and keeps its traceback.
-Ctrl-C outside training (which saves and exits 128 + the signal) is one line and exit 130.
+Ctrl-C outside training (which saves and exits 128 + the signal) is one line and exit 130; while a command's libraries
+load (`LIBRARIES` of its module), it waits until they are loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..errors import USER_ERROR, UserError
 from . import bench, convert, demo, export, infer, plot, prepare, table, test, train
@@ -51,8 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cache statistics, exporters' rewrites) stays hidden. BasicSR's logger has its own handler.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s: %(message)s", stream=sys.stdout)
     logging.getLogger("plksr").setLevel(logging.INFO)
+    command = COMMANDS[args.command]
     try:
-        return COMMANDS[args.command].run(args)
+        with _sigint_held():
+            for library in getattr(command, "LIBRARIES", ()):
+                importlib.import_module(library)
+        return command.run(args)
     except (UserError, OSError) as err:
         if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.filename is None:
             raise  # a system error naming no file is not a mistake the user can see: a bug
@@ -63,6 +71,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"plksr {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ctrl-C within the block takes effect at its end. Raised inside a library's import, KeyboardInterrupt can be
+    swallowed by a bare `except` (the run then goes on) or turned into another error (a RuntimeError from
+    `__set_name__`, with a traceback). Left alone where SIGINT is ignored, or off the main thread."""
+    held: list[int] = []
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    except ValueError:  # signal handlers can only be set from the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous not in (None, signal.SIG_IGN):
+            signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _message(err: Exception) -> str:

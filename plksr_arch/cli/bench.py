@@ -12,6 +12,9 @@ import os.path as osp
 DEFAULT_MODELS = "PLKSR,PLKSR-tiny,SwinIR-light,EDSR-baseline"
 PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,DITN-real,SAFMN"
 
+# What `plksr bench` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.benchmark",)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="latency/memory at HD output for PLKSR and peers, with the machine's limit")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+# What `plksr convert` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.checkpoint",)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("convert", help="convert weights between .pth and .safetensors (any known layout in)")

@@ -11,6 +11,9 @@ import time
 
 from ..errors import UserError
 
+# What `plksr demo` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.demo", "plksr_arch.train", "plksr_arch.test")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="train and test PLKSR on embedded photos (no data, no network)")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+# What `plksr export` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.export",)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="export weights to ONNX (verified with onnxruntime) or Core ML")

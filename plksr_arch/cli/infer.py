@@ -18,6 +18,9 @@ GPU_BATCH = 8
 # that cannot start (weights, arguments, no input found) is a user error, status 2.
 SOME_FAILED = 1
 
+# What `plksr infer` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.inference", "plksr_arch.pipeline")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..runtime import LARGE_KERNEL_ROUTES, PRECISIONS

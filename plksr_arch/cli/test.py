@@ -7,6 +7,9 @@ import os.path as osp
 
 from .train import add_basicsr_arguments
 
+# What `plksr test` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.test",)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     add_basicsr_arguments(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# What `plksr train` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
+LIBRARIES = ("plksr_arch.train",)
+
 
 def add_basicsr_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments BasicSR's train/test scripts take."""

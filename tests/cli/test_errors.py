@@ -39,3 +39,19 @@ def test_user_error_is_one_line_and_exit_2(command: str, tmp_path: Path, capsys)
 def test_infer_batch_must_be_positive(tmp_path: Path, capsys) -> None:
     assert main(["infer", str(tmp_path / "w.pth"), str(tmp_path), "-o", str(tmp_path / "out"), "--batch", "0"]) == 2
     assert capsys.readouterr().err.strip() == "plksr infer: error: --batch 0: must be >= 1"
+
+
+def test_ctrl_c_while_libraries_load_takes_effect_once_they_are_loaded() -> None:
+    import os
+    import signal
+
+    from plksr_arch.cli import _sigint_held
+
+    before = signal.getsignal(signal.SIGINT)
+    loaded = []
+    with pytest.raises(KeyboardInterrupt), _sigint_held():
+        os.kill(os.getpid(), signal.SIGINT)  # as if during an import: nothing is raised there
+        loaded.append("the rest of the block ran")
+    assert loaded == ["the rest of the block ran"] and signal.getsignal(signal.SIGINT) is before
+    with _sigint_held():  # no Ctrl-C: nothing happens
+        pass

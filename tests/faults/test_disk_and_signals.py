@@ -81,8 +81,16 @@ def test_infer_output_folder_that_is_a_file(tmp_path: Path, data) -> None:
 
 
 def _start(path: Path, cwd: Path) -> subprocess.Popen:
+    """`plksr train` as a terminal starts it, with SIGINT at its default: the tests may run as a background job of a
+    non-interactive shell (as CI may start them), which ignores SIGINT for its children, and Python installs no
+    KeyboardInterrupt handler where SIGINT is ignored."""
     return subprocess.Popen(
-        [str(PLKSR), "train", "-opt", str(path)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [str(PLKSR), "train", "-opt", str(path)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
