@@ -22,6 +22,13 @@ def _infer(weights: Path, data, named: str) -> None:
     fault(*args, cwd=weights.parent, names=[named], kept=[weights])
 
 
+def _train_yml(tmp_path: Path, data, **paths: Path) -> str:
+    """`train.yml`: the tiny training options with `path.<key>` set to each file of `paths`."""
+    opt = train_options(data["train"])
+    opt["path"].update({key: str(file) for key, file in paths.items()})
+    return str(write_yaml(tmp_path / "train.yml", opt))
+
+
 def _truncated(path: Path) -> Path:
     content = tiny_weights(path).read_bytes()
     path.write_bytes(content[: len(content) // 2])
@@ -35,10 +42,8 @@ def test_truncated_weights_to_infer(tmp_path: Path, data) -> None:
 
 def test_truncated_pretrained_network(tmp_path: Path, data) -> None:
     weights = _truncated(tmp_path / "w.pth")
-    opt = train_options(data["train"])
-    opt["path"]["pretrain_network_g"] = str(weights)
-    path = write_yaml(tmp_path / "train.yml", opt)
-    fault("train", "-opt", str(path), cwd=tmp_path, names=[f"{weights}: truncated or corrupt weights file ("])
+    path = _train_yml(tmp_path, data, pretrain_network_g=weights)
+    fault("train", "-opt", path, cwd=tmp_path, names=[f"{weights}: truncated or corrupt weights file ("])
 
 
 def test_weights_of_another_scale_name_the_first_mismatching_key(tmp_path: Path, data) -> None:
@@ -59,13 +64,10 @@ def test_weights_of_another_scale_name_the_first_mismatching_key(tmp_path: Path,
 
 def test_weights_of_another_architecture(tmp_path: Path, data) -> None:
     weights = tiny_weights(tmp_path / "real.pth", architecture="RealPLKSR")
-    opt = train_options(data["train"])
-    opt["path"]["pretrain_network_g"] = str(weights)
-    path = write_yaml(tmp_path / "train.yml", opt)
     fault(
         "train",
         "-opt",
-        str(path),
+        _train_yml(tmp_path, data, pretrain_network_g=weights),
         cwd=tmp_path,
         names=[f"{weights}: weights do not fit PLKSR: ", " missing (first ", "; the file holds a RealPLKSR x2"],
         kept=[weights],
@@ -80,9 +82,7 @@ def _training_state(path: Path, folder: Path) -> Path:
 
 def _pretrained(tmp_path: Path, data) -> tuple[list[str], Path]:
     evil = payload_weights(tmp_path / "evil.pth", tmp_path)
-    opt = train_options(data["train"])
-    opt["path"]["pretrain_network_g"] = str(evil)
-    return ["train", "-opt", str(write_yaml(tmp_path / "train.yml", opt))], evil
+    return ["train", "-opt", _train_yml(tmp_path, data, pretrain_network_g=evil)], evil
 
 
 def _tested(tmp_path: Path, data) -> tuple[list[str], Path]:
@@ -92,9 +92,7 @@ def _tested(tmp_path: Path, data) -> tuple[list[str], Path]:
 
 def _resumed(tmp_path: Path, data) -> tuple[list[str], Path]:
     evil = _training_state(tmp_path / "evil.state", tmp_path)
-    opt = train_options(data["train"])
-    opt["path"]["resume_state"] = str(evil)
-    return ["train", "-opt", str(write_yaml(tmp_path / "train.yml", opt))], evil
+    return ["train", "-opt", _train_yml(tmp_path, data, resume_state=evil)], evil
 
 
 def _auto_resumed(tmp_path: Path, data) -> tuple[list[str], Path]:
@@ -103,8 +101,7 @@ def _auto_resumed(tmp_path: Path, data) -> tuple[list[str], Path]:
     (exp / "models").mkdir()
     tiny_weights(exp / "models" / "net_g_4.pth")
     evil = _training_state(exp / "training_states" / "4.state", tmp_path)
-    path = write_yaml(tmp_path / "train.yml", train_options(data["train"]))
-    return ["train", "-opt", str(path), "--auto_resume"], evil
+    return ["train", "-opt", _train_yml(tmp_path, data), "--auto_resume"], evil
 
 
 def _inferred(tmp_path: Path, data) -> tuple[list[str], Path]:
