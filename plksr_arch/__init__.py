@@ -1,9 +1,10 @@
 """plksr-arch: PLKSR (Partial Large Kernel CNNs for Efficient Super-Resolution) as a BasicSR plugin.
 
-`import plksr_arch` installs the basicsr compatibility fixes (see `_compat`) and nothing heavier: torch and basicsr
-are not imported here. As soon as basicsr is imported, by anyone, it is patched and `PLKSR`, `RealPLKSR`,
-`PLKSRModel` and `ESRModel` are registered in its registries (at once, if basicsr was imported first). The public
-names below are imported on first use.
+`import plksr_arch` imports neither torch nor basicsr. It makes `torchvision.transforms.functional_tensor` importable
+where torchvision lacks it (basicsr 1.4.2 needs it), and once basicsr is imported, by anyone, it adds our classes to
+BasicSR's registries under our own names (`registration.OURS`: PLKSR, RealPLKSR, PLKSRModel, ...). It replaces no
+function, method, global or registry entry of basicsr, torch, torchvision or cv2. The public names below are imported
+on first use.
 """
 
 from __future__ import annotations

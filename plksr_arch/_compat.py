@@ -1,36 +1,32 @@
-"""Every basicsr 1.4.2 / torchvision workaround plksr-arch needs, in one place, installed once by `install()`.
+"""What BasicSR 1.4.2 needs to run on the current stack, and the one global change plksr-arch makes.
 
-basicsr 1.4.2 (2022) is the last release and predates the current stack. Each fix below carries its reason:
+The global change: torchvision >= 0.17 removed `torchvision.transforms.functional_tensor`, which basicsr's
+degradations import when basicsr is imported, so `install()` appends an import finder (last on `sys.meta_path`: a
+torchvision that still has the module wins) that makes that name a new module holding the same objects as its private
+successor, `torchvision.transforms._functional_tensor` (whose own spec and attributes stay untouched).
 
-- torchvision >= 0.17 removed `torchvision.transforms.functional_tensor`; basicsr's degradations import it at package
-  import time, so an import finder (last on `sys.meta_path`, so a torchvision that still has it wins) resolves the
-  name to its private successor.
-- `import plksr_arch` must stay cheap (the `plksr` command answers `--help` without torch) yet register PLKSR for
-  BasicSR projects: a post-import hook patches basicsr and registers our classes right after `import basicsr` has
-  run, whoever imports it; if basicsr is already imported, that happens at once.
-- `basicsr.train.load_resume_state` maps every tensor to CUDA (crashes on CPU-only machines) and its auto-resume
-  looks under `./experiments` of the working directory instead of the run's own `training_states` folder.
-- basicsr's `BaseModel.load_network` (pretrained and resumed networks) and `load_resume_state` call `torch.load`
-  bare: a pickle payload, a truncated file or another architecture's weights end in a traceback (and strict-load
-  mismatches in a dump of every key). Both read through `checkpoint.read_torch_file` (weights_only, one-line
-  errors naming the file); networks load through `checkpoint.load_into` (the first mismatching key and shapes).
-- `basicsr.utils.dist_util.init_dist` hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails
-  without CUDA; the replacement picks NCCL with CUDA and Gloo without.
-- `basicsr.utils.get_root_logger` ignores `log_file` once the logger exists (e.g. after `build_network` logged), so
-  a second run in one process (`plksr demo`: train, then test) would write no log file; `run_logger` attaches it.
-- `basicsr.archs.vgg_arch.VGGFeatureExtractor` (PerceptualLoss) loads VGG weights from a fixed path relative to the
-  working directory and otherwise downloads them (a hang offline): `vgg_weights_at` points it at the options' file.
-- `RealESRNetModel`/`RealESRGANModel` build DiffJPEG, USMSharp and the training-pair pool with `.cuda()`: that is fixed
-  by our subclasses (`models/realesr_model.py`), which reuse BasicSR's degradation code on any device.
-- basicsr's DiffJPEG returns a strided view (HWC order, padded to 16) that its own `filter2D` cannot `.view()` on
-  current torch (the second blur of RealESRNet's degradation fails): `diff_jpeg` returns contiguous tensors.
+Registration: `import plksr_arch` stays cheap (the `plksr` command answers `--help` without torch), so it does not
+import basicsr; a second finder runs `registration.register_all` once, right after `import basicsr` has run, whoever
+imports it (at once if basicsr is already imported). Registering only adds names (see `registration`) and never
+breaks the host's `import basicsr`.
+
+Everything else below is called by plksr-arch's own pipelines and classes only; no basicsr function, method or
+global is replaced:
+
+- `load_resume_state`: basicsr's maps every tensor to CUDA (it crashes on CPU-only machines) and its auto-resume looks
+  under `./experiments` of the working directory instead of the run's own `training_states` folder.
+- `init_dist`: basicsr's hard-codes NCCL and `torch.cuda.set_device`, so `--launcher pytorch` fails without CUDA.
+- `run_logger`: basicsr's `get_root_logger` ignores `log_file` once the logger exists (e.g. after `build_network`
+  logged), so a second run in one process (`plksr demo`: train, then test) would write no log file.
+- `diff_jpeg`: basicsr's DiffJPEG returns a strided view that its own `filter2D` cannot `.view()` on current torch.
+- BasicSR's PerceptualLoss reads VGG weights from one module-level path relative to the working directory, else
+  downloads them: `models.losses.PLKSRPerceptualLoss` takes the path as an argument instead.
 - lmdb >= 2 refuses to open one environment twice in a process, which basicsr's paired LMDB dataset does: that is
   fixed by the `lmdb<2` pin in setup.py, not by code.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -38,8 +34,7 @@ import logging
 import os
 import os.path as osp
 import sys
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
@@ -48,22 +43,24 @@ _installed = False
 
 
 class _FunctionalTensorAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports the removed `torchvision.transforms.functional_tensor` as `torchvision.transforms._functional_tensor`."""
+    """Imports the removed `torchvision.transforms.functional_tensor` as a module holding the names of
+    `torchvision.transforms._functional_tensor` (the same objects); consulted only when no other finder has it."""
 
     name = "torchvision.transforms.functional_tensor"
+    successor = "torchvision.transforms._functional_tensor"
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
         return importlib.util.spec_from_loader(fullname, self) if fullname == self.name else None
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType:
-        return importlib.import_module("torchvision.transforms._functional_tensor")
-
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the successor module is already executed."""
+        real = importlib.import_module(self.successor)
+        module.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+        module.__doc__ = f"Alias of {self.successor} made by plksr-arch for basicsr 1.4.2."
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls `callback` once, right after the top-level module `name` has been executed by whichever import."""
+    """Calls `callback` once, right after the top-level module `name` has been executed by whichever import; the
+    module's loader is left as it was found."""
 
     def __init__(self, name: str, callback: Callable[[], None]) -> None:
         self.name, self.callback = name, callback
@@ -75,14 +72,15 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         spec = next((s for s in (f.find_spec(fullname, path, target) for f in finders) if s is not None), None)
         if spec is None or spec.loader is None:
             return spec
-        run_module = spec.loader.exec_module
+        loader = spec.loader
 
         def exec_module(module: ModuleType) -> None:
-            run_module(module)
+            del loader.exec_module  # the instance attribute set below: the loader's own method is back
+            type(loader).exec_module(loader, module)
             sys.meta_path.remove(self)
             self.callback()
 
-        spec.loader.exec_module = exec_module
+        loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
@@ -112,7 +110,8 @@ def latest_training_state(training_states_dir: str) -> str | None:
 
 
 def load_resume_state(opt: dict) -> dict | None:
-    """basicsr's `load_resume_state`, with auto-resume under the run's own folder and tensors mapped to CPU."""
+    """The resume state of a run (basicsr's `load_resume_state`, with auto-resume under the run's own folder and
+    tensors mapped to the CPU); sets `path.resume_state` and, as basicsr's `check_resume`, the pretrained paths."""
     from basicsr.utils import check_resume
 
     from .checkpoint import CheckpointError, read_torch_file
@@ -129,15 +128,6 @@ def load_resume_state(opt: dict) -> dict | None:
         raise CheckpointError(f"{path}: not a BasicSR training state (no 'iter' entry)")
     check_resume(opt, state["iter"])
     return state
-
-
-def load_network(self: Any, net: Any, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
-    """basicsr's `BaseModel.load_network` through `checkpoint.load_into`."""
-    from .checkpoint import load_into
-
-    net = self.get_bare_model(net)
-    logging.getLogger("basicsr").info(f"Loading {type(net).__name__} model from {load_path} ({param_key}).")
-    load_into(net, load_path, param_key=param_key, strict=strict)
 
 
 def run_logger(log_file: str) -> logging.Logger:
@@ -173,48 +163,21 @@ def diff_jpeg() -> Any:
     return _ContiguousDiffJPEG(differentiable=False)
 
 
-@contextlib.contextmanager
-def vgg_weights_at(path: str) -> Iterator[None]:
-    """Within the block, BasicSR's VGGFeatureExtractor loads its weights from `path` (which must exist: otherwise it
-    would download them)."""
-    import basicsr.archs.vgg_arch as vgg_arch
+def _register() -> None:
+    from .registration import register_safely
 
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"{path}: no such VGG weights file")
-    saved, vgg_arch.VGG_PRETRAIN_PATH = vgg_arch.VGG_PRETRAIN_PATH, path
-    try:
-        with warnings.catch_warnings():  # it builds torchvision's VGG with the deprecated `pretrained=False`
-            warnings.filterwarnings("ignore", message="(The parameter 'pretrained'|Arguments other than a weight)")
-            yield
-    finally:
-        vgg_arch.VGG_PRETRAIN_PATH = saved
-
-
-def _patch_basicsr() -> None:
-    """Replace basicsr's CUDA-only functions (it is imported by now), then register our classes."""
-    import basicsr.models.base_model
-    import basicsr.train
-    import basicsr.utils.dist_util
-    import basicsr.utils.options
-
-    from .registration import register_all
-
-    basicsr.utils.dist_util.init_dist = init_dist
-    basicsr.utils.options.init_dist = init_dist
-    basicsr.train.load_resume_state = load_resume_state
-    basicsr.models.base_model.BaseModel.load_network = load_network
-    register_all()
+    register_safely()
 
 
 def install() -> None:
-    """Install the import fixes (no import of torch or basicsr here); patch and register once basicsr is imported,
-    at once if it already is. Safe to call again."""
+    """Install the torchvision alias and the registration that follows `import basicsr` (at once if basicsr is
+    already imported); nothing is imported here. Safe to call again."""
     global _installed
     if _installed:
         return
     _installed = True
     sys.meta_path.append(_FunctionalTensorAlias())
     if "basicsr" in sys.modules:
-        _patch_basicsr()
+        _register()
     else:
-        sys.meta_path.insert(0, _AfterImport("basicsr", _patch_basicsr))
+        sys.meta_path.insert(0, _AfterImport("basicsr", _register))

@@ -10,12 +10,17 @@ mixer (kernel sizes of `channe_mixer.0/2`), the large kernel type and size and t
 (`attn.f.0`), and for RealPLKSR the LayerNorm variant and DySample. What they cannot tell: PLKSR's `with_idt` (the
 identity branch has no weights; `convert()` folds it), the dilations of an unconverted SparsePLK, RealPLKSR's
 `norm_groups` (4 assumed, as every released RealPLKSR) and its training-only dropout: pass those to `load_model`
-as keyword arguments, unless the file was written by `save_weights` (or `plksr convert`), which stores the
-architecture and its `hyperparameters` beside the weights.
+as keyword arguments. Every file plksr-arch writes (training's `net_g_*.pth`, `plksr convert`, the demos) goes through
+`write_weights`, which stores the architecture's registry name and its complete constructor arguments beside the
+usual `params`/`params_ema` (stock BasicSR and spandrel still load it): without an option file (`load_model`) they
+build the network; with one (`load_into`, as PLKSRModel loads pretrained networks) a stored argument that disagrees
+with the option file is an error naming it. A file without them is read by detection, and what the tensors cannot
+show (`UNDETECTABLE`) is assumed with one warning line naming the override.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -47,6 +52,12 @@ class CheckpointError(UserError):
 HYPERPARAMETERS = "hyperparameters"  # the key (torch files) or metadata entry (safetensors) `save_weights` adds
 ARCHITECTURE = "architecture"  # the same for the network's class name
 ARCHITECTURES: dict[str, type[GlobalSkipSR]] = {"PLKSR": PLKSR, "RealPLKSR": RealPLKSR}
+# Constructor arguments the tensors of an architecture cannot show (no weights of their own); `load_model` assumes
+# their defaults for files that do not store their arguments, saying so.
+UNDETECTABLE: dict[str, tuple[str, ...]] = {"PLKSR": ("with_idt",), "RealPLKSR": ("norm_groups",)}
+# Constructor arguments that do not change what trained weights compute at inference (Core ML-friendly ops, training
+# dropout): a file may store another value than the option file that loads it.
+INTERCHANGEABLE: dict[str, tuple[str, ...]] = {"PLKSR": ("is_coreml",), "RealPLKSR": ("dropout",)}
 PARAM_KEYS = ("params_ema", "params-ema", "params")  # EMA first: BasicSR/traiNNer-redux, neosr, plain
 PREFIXES = ("module.", "netG.")
 
@@ -210,18 +221,30 @@ def _state(data: Mapping, name: str, param_key: str | None) -> dict[str, torch.T
     return state
 
 
-def load_into(net: nn.Module, path: str, *, param_key: str | None = "params", strict: bool = True) -> None:
+def load_into(
+    net: nn.Module,
+    path: str,
+    *,
+    param_key: str | None = "params",
+    strict: bool = True,
+    arguments: tuple[str, dict[str, Any]] | None = None,
+    log: logging.Logger = logger,
+) -> None:
     """Load the weights file `path` into `net`, as BasicSR's `load_network` (`param_key` entry, `params` when the
     file has no such entry, logged; `module.` prefixes removed), read with `read_torch_file` and checked first.
 
-    Strict: a CheckpointError naming the first key whose shape differs (file and network shapes), or the first
-    missing and unexpected keys, with what the file holds when it is a PLKSR/RealPLKSR. Not strict: keys that are
-    missing, unexpected or of another shape are skipped and logged, as BasicSR does.
+    `arguments` (the registry name and constructor arguments `net` was built with, see `network_arguments`) are
+    compared with what the file stores: a CheckpointError names the first that disagrees. Strict: a CheckpointError
+    naming the first key whose shape differs (file and network shapes), or the first missing and unexpected keys,
+    with what the file holds when it is a PLKSR/RealPLKSR. Not strict: keys that are missing, unexpected or of
+    another shape are skipped and logged (to `log`), as BasicSR does.
     """
-    data, _ = _load(path)
+    data, stored = _load(path)
+    if arguments is not None:
+        _check_stored(path, stored, *arguments)
     if param_key is not None and not isinstance(data.get(param_key), Mapping):
         fallback = "params" if isinstance(data.get("params"), Mapping) else None
-        logger.info(f"{path}: no '{param_key}' entry: loading {repr(fallback) if fallback else 'what it holds'}")
+        log.info(f"{path}: no '{param_key}' entry: loading {repr(fallback) if fallback else 'what it holds'}")
         param_key = fallback
     state = _state(data, path, param_key)
     own = net.state_dict()
@@ -243,8 +266,59 @@ def load_into(net: nn.Module, path: str, *, param_key: str | None = "params", st
     for kind, keys in (("another shape", reshaped), ("missing", missing), ("unexpected", unexpected)):
         if keys:
             skipped = ", ".join(keys[:5])
-            logger.warning(f"{path}: not strict: {len(keys)} key(s) of {network} skipped, {kind}: {skipped}")
+            log.warning(f"{path}: not strict: {len(keys)} key(s) of {network} skipped, {kind}: {skipped}")
     net.load_state_dict({k: v for k, v in state.items() if k not in reshaped}, strict=False)
+
+
+def _normalised(value: Any) -> Any:
+    """Sequences as tuples (YAML lists and stored tuples compare equal), recursively."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalised(v) for v in value)
+    return value
+
+
+def _check_stored(path: str, stored: dict[str, Any], architecture: str, arguments: Mapping[str, Any]) -> None:
+    """CheckpointError naming the stored architecture or the first stored constructor argument that differs from
+    the network's (`INTERCHANGEABLE` ones may differ)."""
+    name = stored.get(ARCHITECTURE)
+    if name is not None and name != architecture:
+        raise CheckpointError(
+            f"{path}: stores the weights of a {name}, but the network to load them is a {architecture}"
+        )
+    free = INTERCHANGEABLE.get(architecture, ())
+    for key, value in (stored.get(HYPERPARAMETERS) or {}).items():
+        if key in arguments and key not in free and _normalised(value) != _normalised(arguments[key]):
+            raise CheckpointError(
+                f"{path}: was saved from a {architecture} with {key}={value!r}, but the network built from the options "
+                f"has {key}={arguments[key]!r}: set network_g.{key}: {value!r} (or use weights of that network)"
+            )
+
+
+def network_arguments(net: nn.Module, spec: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]] | None:
+    """(registry name, complete constructor arguments) of a built network: what it keeps in `hyperparameters` (ours),
+    else its option-file `spec` (`{type: ..., **kwargs}`) with the constructor's plain defaults filled in; None for a
+    foreign network without a spec."""
+    own = getattr(net, HYPERPARAMETERS, None)
+    if isinstance(own, Mapping):
+        return type(net).__name__, dict(own)
+    if spec is None:
+        return None
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(type(net)).parameters.values()
+        if p.default is not p.empty and _plain(p.default)
+    }
+    return str(spec["type"]), {**defaults, **kwargs}
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` is YAML-like data (what weights_only loading and JSON metadata accept)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _holds(state: StateDict) -> str:
@@ -335,15 +409,30 @@ def load_model(
     are what the file stores (`save_weights` writes them), else what the tensors tell (`detect_architecture`,
     `detect_config`).
 
-    `overrides` set what the tensors cannot tell (e.g. `sparse_dilations`, `with_idt`, `norm_groups`); `convert`
+    `overrides` set constructor arguments, above all what the tensors cannot tell (e.g. `sparse_dilations`,
+    `with_idt`, `norm_groups`; the commands' `--arch-opt KEY=VALUE`); for a file without stored arguments, each of
+    `UNDETECTABLE` that is not overridden is assumed at its default with one warning line. `convert`
     re-parameterises a PLKSR for inference (a no-op for PLK). Raises CheckpointError naming the file and the
-    mismatching keys.
+    mismatching keys or the argument at fault.
     """
     name = source if isinstance(source, str) else "state dict"
     state, stored, architecture = read_checkpoint(source, param_key=param_key)
     architecture = architecture or detect_architecture(state, name)
     if architecture not in ARCHITECTURES:
         raise CheckpointError(f"{name}: architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    cls = ARCHITECTURES[architecture]
+    known = list(inspect.signature(cls).parameters)
+    for key in overrides:
+        if key not in known:
+            raise CheckpointError(f"{name}: {architecture} has no argument {key!r} (its arguments: {', '.join(known)})")
+    if stored is None:
+        for key in UNDETECTABLE[architecture]:
+            if key not in overrides:
+                default = inspect.signature(cls).parameters[key].default
+                logger.warning(
+                    f"{name}: stores no constructor arguments and its weights cannot show {key}: {key}={default!r} "
+                    f"assumed; if it was trained with another value, pass --arch-opt {key}=VALUE ({key}=... in Python)"
+                )
     config = {**(stored or detect_config(state, name, architecture)), **overrides}
     if stored is None and config.get("lk_type") == "SparsePLK" and "sparse_dilations" not in overrides:
         raise CheckpointError(
@@ -357,7 +446,10 @@ def load_model(
     ):
         config["use_max_kernel"] = True
         config["sparse_kernels"] = config["sparse_kernels"][:-1]
-    model = ARCHITECTURES[architecture](**config)
+    try:
+        model = cls(**config)
+    except ValueError as err:  # an invalid argument, named by the constructor
+        raise CheckpointError(f"{name}: {err}") from None
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -373,24 +465,46 @@ def load_model(
     return model.convert() if convert and isinstance(model, PLKSR) else model
 
 
-def save_weights(model: nn.Module, path: str, param_key: str = "params", half: bool = False) -> None:
-    """Save `model`'s weights in BasicSR's layout (`{param_key: state_dict}`), or as safetensors by extension, with
-    the network's class name and `hyperparameters` (`architecture` / `hyperparameters` entries, or safetensors
-    metadata) when it has them, so `load_model` rebuilds it exactly (with_idt, SparsePLK's dilations and
-    RealPLKSR's norm_groups are not in the tensors). `half` stores floating-point tensors as fp16."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    hyperparameters = getattr(model, HYPERPARAMETERS, None)
-    stored = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: hyperparameters} if hyperparameters else {}
-    if path.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import save_file
+def write_weights(
+    path: str,
+    weights: Mapping[str, Mapping[str, torch.Tensor]],
+    arguments: tuple[str, Mapping[str, Any]] | None,
+    *,
+    half: bool = False,
+) -> None:
+    """The one writer of weights files: `{param_key: state_dict, ...}` in BasicSR's layout (`.pth`), or one weight set
+    as `.safetensors`, with the architecture's registry name and complete constructor arguments (`arguments`, from
+    `network_arguments`) as `architecture`/`hyperparameters` entries (safetensors: metadata). `half` stores
+    floating-point tensors as fp16. Raises the OSError naming `path` when the write fails."""
+    sets = {
+        key: {
+            k.removeprefix("module."): (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+            for k, v in state.items()
+        }
+        for key, state in weights.items()
+    }
+    stored: dict[str, Any] = {}
+    if arguments is not None:
+        stored = {ARCHITECTURE: arguments[0], HYPERPARAMETERS: {k: _normalised(v) for k, v in arguments[1].items()}}
+    if not path.endswith(".safetensors"):
+        write_torch_file({**sets, **stored}, path)
+        return
+    if len(sets) != 1:
+        raise CheckpointError(f"{path}: a .safetensors file holds one weight set, not {', '.join(sets)}")
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
 
-        metadata = {ARCHITECTURE: type(model).__name__, HYPERPARAMETERS: json.dumps(hyperparameters)}
-        try:
-            save_file(state, path, metadata=metadata if hyperparameters else None)
-        except SafetensorError as err:  # its I/O errors are not OSErrors
-            raise CheckpointError(f"{path}: cannot write ({_detail(err)})") from None
-    else:
-        write_torch_file({param_key: state, **stored}, path)
+    metadata = (
+        {ARCHITECTURE: stored[ARCHITECTURE], HYPERPARAMETERS: json.dumps(stored[HYPERPARAMETERS])} if stored else None
+    )
+    try:
+        save_file(next(iter(sets.values())), path, metadata=metadata)
+    except SafetensorError as err:  # its I/O errors are not OSErrors
+        raise CheckpointError(f"{path}: cannot write ({_detail(err)})") from None
+
+
+def save_weights(model: nn.Module, path: str, param_key: str = "params", half: bool = False) -> None:
+    """Save one network's weights with `write_weights` (`{param_key: state_dict}`, or safetensors by extension), with
+    its architecture and `hyperparameters`, so `load_model` rebuilds it exactly (with_idt, SparsePLK's dilations and
+    RealPLKSR's norm_groups are not in the tensors)."""
+    write_weights(path, {param_key: model.state_dict()}, network_arguments(model), half=half)

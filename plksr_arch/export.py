@@ -17,7 +17,9 @@ import io
 import logging
 import math
 import os.path as osp
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -167,7 +169,13 @@ def _describe(feature) -> str:
     return f"{feature.name} {dtype} [{', '.join(dims)}]"
 
 
-def export_coreml(weights: str, path: str, *, static: tuple[int, int] | None = None) -> CoreMLReport:
+def export_coreml(
+    weights: str,
+    path: str,
+    *,
+    static: tuple[int, int] | None = None,
+    arch_options: Mapping[str, Any] | None = None,
+) -> CoreMLReport:
     """Convert `weights` to a Core ML ML program at `path` (.mlpackage): the network's global skip in Core ML
     ops (`is_coreml`, the official switch), fp16 weights and compute, input `input` (1, 3, H, W) with H and W
     flexible from 8 to 2048 unless `static` fixes them; output `output` (1, 3, sH, sW)."""
@@ -179,7 +187,7 @@ def export_coreml(weights: str, path: str, *, static: tuple[int, int] | None = N
 
     if not path.endswith(".mlpackage"):
         raise ExportError(f"{path}: a Core ML ML program is saved as a .mlpackage folder")
-    model = load_model(weights)
+    model = load_model(weights, **(arch_options or {}))
     model.is_coreml = True
     h, w = static or (64, 64)
     traced = torch.jit.trace(model, torch.rand(1, 3, h, w))

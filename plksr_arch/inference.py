@@ -9,7 +9,8 @@ import copy
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -136,6 +137,8 @@ class Upscaler:
     bicubic interpolation. Under fp16/bf16 the network body runs in low precision while the global skip (the
     repeated input) is added in fp32, so precision costs no PSNR; a non-finite output (per tile) is redone in fp32
     and logged. `tile` (LR pixels) bounds memory; `"auto"` picks the largest tile that fits half the free memory.
+    `arch_options` are constructor arguments for a weights file that does not store them (`load_model`'s keywords,
+    e.g. `{"norm_groups": 8}`).
 
     Speed (see `accel`): the network runs in `inference_memory_format` (channels_last on CPUs); `large_kernel`
     picks the PLKC route (`auto`: the faster of direct and spectral, measured here; `direct`; `spectral`);
@@ -152,6 +155,8 @@ class Upscaler:
         tile_overlap: int = 16,
         large_kernel: str = "auto",
         compile: bool = False,
+        *,
+        arch_options: Mapping[str, Any] | None = None,
     ) -> None:
         from .checkpoint import load_model
 
@@ -160,7 +165,12 @@ class Upscaler:
         if tile != "auto":
             check_tiling(tile, tile_overlap)
         self.tile, self.tile_overlap = tile, tile_overlap
-        model = load_model(model_or_path) if isinstance(model_or_path, str) else copy.deepcopy(model_or_path)
+        if isinstance(model_or_path, str):
+            model = load_model(model_or_path, **(arch_options or {}))
+        elif arch_options:
+            raise UserError("arch_options: only for weights files (a built model has its arguments)")
+        else:
+            model = copy.deepcopy(model_or_path)
         hyperparameters = getattr(model, "hyperparameters", {})
         self.scale: int = int(hyperparameters.get("upscaling_factor") or getattr(model, "upscale", 0))
         if self.scale < 1:

@@ -157,14 +157,14 @@ class DegradationKeys:
 
 @dataclass(frozen=True)
 class ESRNetKeys:
-    """RealESRNetModel's target key."""
+    """PLKSRRealESRNetModel's target key."""
 
     gt_usm: bool = _key(True, bool, "train on unsharp-masked GT (Real-ESRGAN x4plus: true)")
 
 
 @dataclass(frozen=True)
 class GANTargetKeys:
-    """RealESRGANModel's target keys: which losses see the unsharp-masked GT."""
+    """PLKSRRealESRGANModel's target keys: which losses see the unsharp-masked GT."""
 
     l1_gt_usm: bool = _key(True, bool, "pixel loss against unsharp-masked GT (x4plus: true)")
     percep_gt_usm: bool = _key(True, bool, "perceptual loss against unsharp-masked GT (x4plus: true)")
@@ -356,6 +356,10 @@ def lookup(registry: Any, name: Any) -> Any:
 
 
 def _registered(source: str, key: str, registry: Any, name: Any) -> Any:
+    from .registration import CLASHES
+
+    if name in CLASHES:  # one of our names, held by another package imported in this process
+        raise _fail(source, key, CLASHES[name])
     cls = lookup(registry, name)
     if cls is None:
         raise _fail(source, key, f"{name!r} is not registered in BasicSR{_hint(str(name), list(registry.keys()))}")
@@ -378,7 +382,7 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
             if required not in ds:
                 raise _fail(source, f"{key}.{required}", "missing")
         cls = _registered(source, f"{key}.type", DATASET_REGISTRY, ds["type"])
-        known = DATASET_KEYS.get(cls.__name__)
+        known = next((DATASET_KEYS[c.__name__] for c in cls.__mro__ if c.__name__ in DATASET_KEYS), None)
         if known is not None:
             allowed, required = known[0] | set(cls.__dict__.get("option_keys", ())), known[1]
             for name in ds:
@@ -396,14 +400,15 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
         raise _fail(source, "datasets.train", "missing: training needs a train dataset")
 
 
-def _check_build(source: str, key: str, registry: Any, spec: Any, ignore: tuple[str, ...] = ()) -> None:
-    """`spec` (`{type: ..., **kwargs}`) names a class registered in `registry` and fits its constructor."""
+def _check_build(source: str, key: str, registry: Any, spec: Any, network: bool = False) -> None:
+    """`spec` (`{type: ..., **kwargs}`) names a class registered in `registry` and fits its constructor; one of our
+    networks (`network`) also checks its values."""
     if not isinstance(spec, dict):
         raise _fail(source, key, f"expected a mapping, got {spec!r}")
-    kwargs = {k: v for k, v in spec.items() if k not in ("type", *ignore)}
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
     cls = _registered(source, f"{key}.type", registry, spec.get("type"))
     _check_call(source, key, cls.__init__, kwargs, skip=1)
-    if cls.__module__.startswith("plksr_arch."):  # our networks check their values: built on the meta device, free
+    if network and cls.__module__.startswith("plksr_arch."):  # built on the meta device: free
         import torch
 
         try:
@@ -458,13 +463,15 @@ def _check_range(source: str, opt: dict, key: str) -> None:
 
 def _check_degradation(source: str, opt: dict) -> None:
     """The on-the-fly degradation's keys, its dataset and its sizes (training only)."""
+    from basicsr.data.realesrgan_dataset import RealESRGANDataset
     from basicsr.utils.registry import DATASET_REGISTRY
 
     train_ds = opt["datasets"].get("train", {})
     dataset = lookup(DATASET_REGISTRY, train_ds.get("type"))
+    gives_kernels = isinstance(dataset, type) and issubclass(dataset, RealESRGANDataset)
     keys = read_keys(DegradationKeys, opt)
     if not keys.high_order_degradation:
-        if dataset is not None and dataset.__name__ == "RealESRGANDataset":
+        if gives_kernels:
             raise _fail(
                 source,
                 "datasets.train.type",
@@ -472,7 +479,7 @@ def _check_degradation(source: str, opt: dict) -> None:
                 "high_order_degradation: false train on pairs (e.g. RealESRGANPairedDataset)",
             )
         return
-    if dataset is None or dataset.__name__ != "RealESRGANDataset":
+    if not gives_kernels:
         raise _fail(
             source,
             "datasets.train.type",
@@ -543,14 +550,14 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
             source,
             "model_type",
             f"{opt['model_type']!r} is a BasicSR {family} (video/face), which plksr "
-            "does not drive; use PLKSRModel, RealESRNetModel, RealESRGANModel or another image SR model",
+            "does not drive; use PLKSRModel, PLKSRRealESRNetModel, PLKSRRealESRGANModel or another image SR model",
         )
     parts = model_parts(model)
     _check_schema(source, "", opt, model_schema(model))
 
     for net_key in ("network_g", "network_d"):
         if net_key in opt or (net_key == "network_d" and GAN_SCHEMA in parts):
-            _check_build(source, net_key, ARCH_REGISTRY, opt.get(net_key))
+            _check_build(source, net_key, ARCH_REGISTRY, opt.get(net_key), network=True)
     factor = opt["network_g"].get("upscaling_factor")
     if factor is not None and "scale" in opt and factor != opt["scale"]:
         raise _fail(source, "network_g.upscaling_factor", f"{factor} differs from scale: {opt['scale']}")
@@ -574,7 +581,7 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     train = opt.get("train", {})
     for loss_key in ("pixel_opt", "perceptual_opt", "gan_opt", "ldl_opt"):
         if loss_key in train:
-            _check_build(source, f"train.{loss_key}", LOSS_REGISTRY, train[loss_key], ignore=("vgg_weights",))
+            _check_build(source, f"train.{loss_key}", LOSS_REGISTRY, train[loss_key])
     if "perceptual_opt" in train and check_paths:
         path, url = vgg_weights(train["perceptual_opt"])
         if not osp.isfile(path):
@@ -652,6 +659,32 @@ def apply_overrides(opt: dict, overrides: Iterable[str], source: str) -> None:
         node[leaf] = yaml.load(value, Loader=_Loader)  # noqa: S506
 
 
+_adopted: set[tuple[str, str]] = set()  # (their name, ours) already logged by this process
+
+
+def adopt_foreign_names(opt: dict, source: str) -> None:
+    """Rewrite the type names of BasicSR, Real-ESRGAN and the official PLKSR option files that our commands read as
+    our classes (`registration.FOREIGN_NAMES`: `model_type`, `datasets.*.type`, `train.*_opt.type`), logging each
+    mapping once per process."""
+    from .registration import FOREIGN_NAMES
+
+    places: list[tuple[str, dict, str, str]] = [("model", opt, "model_type", "model_type")]
+    for phase, dataset in (opt.get("datasets") or {}).items():
+        places.append(("dataset", dataset, "type", f"datasets.{phase}.type"))
+    for key, loss in (opt.get("train") or {}).items():
+        if key.endswith("_opt"):
+            places.append(("loss", loss, "type", f"train.{key}.type"))
+    for kind, node, key, where in places:
+        theirs = node.get(key) if isinstance(node, dict) else None
+        ours = FOREIGN_NAMES[kind].get(theirs) if isinstance(theirs, str) else None
+        if ours is None:
+            continue
+        node[key] = ours
+        if (theirs, ours) not in _adopted:
+            _adopted.add((theirs, ours))
+            logging.getLogger("plksr").info(f"{source}: {where}: {theirs} is read as plksr-arch's {ours}")
+
+
 def load_options(
     path: str,
     *,
@@ -665,12 +698,17 @@ def load_options(
 ) -> dict:
     """Read, override, validate and complete an option file, as BasicSR's `parse_options` does.
 
-    Differences from BasicSR: keys are validated, `--force_yml` parses values as YAML instead of `exec`, the
+    Differences from BasicSR: other projects' type names are read as ours (`adopt_foreign_names`), keys are
+    validated, `--force_yml` parses values as YAML instead of `exec`, the
     experiment/results root is `root` (default: the working directory), CUDA is optional, and nothing else happens:
     the pipelines start the process group and seed (`runtime.start_process`).
     """
+    from .registration import check
+
+    check()
     opt = read_yaml(path)
     apply_overrides(opt, overrides, path)
+    adopt_foreign_names(opt, path)
     validate(opt, path, is_train=is_train, check_paths=check_paths)
 
     opt["is_train"] = is_train

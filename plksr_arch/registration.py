@@ -1,63 +1,109 @@
-"""Register PLKSR and RealPLKSR (ARCH_REGISTRY) and our models (MODEL_REGISTRY) in BasicSR; idempotent, reload-safe."""
+"""What plksr-arch adds to BasicSR's registries, under which names, and which other projects' names our commands read
+as ours.
+
+Additions only: each of our classes is registered under its own name (`OURS`); no entry BasicSR or another project
+holds is replaced or removed. Registration is planned before any registry is written (every class imported, every
+name checked), so an error registers nothing, and it never raises into the host's `import basicsr`. A name another
+package already holds (the official PLKSR code registers `PLKSR` too) stays with that package: one warning line names
+both, the other names are registered, and `CLASHES` keeps the line for our commands, which stop with it when an
+option file needs the name.
+
+`FOREIGN_NAMES` are the type names of BasicSR, Real-ESRGAN and the official PLKSR option files that `plksr train/test`
+(and `python -m plksr_arch.train/test`, the pipelines, the demo) read as our classes: `options.load_options` rewrites
+them and logs each mapping once. Outside our commands those names keep their owners' meaning.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
 from typing import Any
 
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY, Registry
+logger = logging.getLogger("plksr")
 
-from .archs.plksr_arch import PLKSR
-from .archs.realplksr_arch import RealPLKSR
-from .models.plksr_model import PLKSRModel
-from .models.realesr_model import RealESRGANModel, RealESRNetModel
+# (BasicSR registry, name, module defining the class of that name)
+OURS: tuple[tuple[str, str, str], ...] = (
+    ("ARCH_REGISTRY", "PLKSR", "plksr_arch.archs.plksr_arch"),
+    ("ARCH_REGISTRY", "RealPLKSR", "plksr_arch.archs.realplksr_arch"),
+    ("MODEL_REGISTRY", "PLKSRModel", "plksr_arch.models.plksr_model"),
+    ("MODEL_REGISTRY", "PLKSRRealESRNetModel", "plksr_arch.models.realesr_model"),
+    ("MODEL_REGISTRY", "PLKSRRealESRGANModel", "plksr_arch.models.realesr_model"),
+    ("DATASET_REGISTRY", "PLKSRPairedImageDataset", "plksr_arch.datasets.images"),
+    ("DATASET_REGISTRY", "PLKSRSingleImageDataset", "plksr_arch.datasets.images"),
+    ("DATASET_REGISTRY", "PLKSRRealESRGANPairedDataset", "plksr_arch.datasets.images"),
+    ("DATASET_REGISTRY", "PLKSRRealESRGANDataset", "plksr_arch.datasets.realesrgan"),
+    ("LOSS_REGISTRY", "PLKSRPerceptualLoss", "plksr_arch.models.losses"),
+)
+
+# Where an option file names a class (`model_type`, `datasets.*.type`, `train.*_opt.type`) -> {their name: ours}.
+FOREIGN_NAMES: dict[str, dict[str, str]] = {
+    "model": {
+        "ESRModel": "PLKSRModel",  # the official PLKSR option files
+        "RealESRNetModel": "PLKSRRealESRNetModel",
+        "RealESRGANModel": "PLKSRRealESRGANModel",
+    },
+    "dataset": {
+        "PairedImageDataset": "PLKSRPairedImageDataset",
+        "SingleImageDataset": "PLKSRSingleImageDataset",
+        "RealESRGANDataset": "PLKSRRealESRGANDataset",
+        "RealESRGANPairedDataset": "PLKSRRealESRGANPairedDataset",
+    },
+    "loss": {"PerceptualLoss": "PLKSRPerceptualLoss"},
+}
+
+CLASHES: dict[str, str] = {}  # our name -> the warning line of the package that holds it
+_failure: list[BaseException] = []  # an unexpected error of the registration, re-raised by `check`
 
 
 def _qualname(obj: Any) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def register(registry: Registry, obj: Any, name: str | None = None) -> None:
-    """Register `obj` under `name`; the same class again (also after a module reload) is a no-op.
-
-    Raises:
-        KeyError: the name is already held by a different class.
-    """
-    name = name or obj.__name__
-    held = registry._obj_map.get(name)
-    if held is not None and _qualname(held) != _qualname(obj):
-        raise KeyError(
-            f"cannot register {_qualname(obj)} as '{name}' in BasicSR's {registry._name} registry: "
-            f"the name is held by {_qualname(held)}; import only one package that provides '{name}'"
-        )
-    registry._obj_map[name] = obj
-
-
-def replace(registry: Registry, obj: Any) -> None:
-    """Register `obj` under its name in place of BasicSR's class of that name, which stays registered as
-    `<name>_basicsr` (BasicSR's own convention for the classes it overrides); idempotent."""
-    name = obj.__name__
-    held = registry._obj_map.get(name)
-    if held is not None and _qualname(held) != _qualname(obj):
-        if not held.__module__.startswith("basicsr."):
-            raise KeyError(f"cannot replace '{name}' in BasicSR's {registry._name} registry: it is {_qualname(held)}")
-        registry._obj_map[f"{name}_basicsr"] = held
-    registry._obj_map[name] = obj
+def _clash(registry: str, name: str, held: Any) -> str:
+    package = held.__module__.split(".")[0]
+    return (
+        f"plksr-arch: BasicSR's {registry} already holds '{name}' from the package '{package}' ({_qualname(held)}); "
+        f"it keeps it and plksr-arch's {name} is not registered: use the two packages in separate processes"
+    )
 
 
 def register_all() -> None:
-    """PLKSR and RealPLKSR (archs); PLKSRModel, ESRModel (the name the official option files use for it),
-    RealESRNetModel and RealESRGANModel (models), RealESRGANDataset and RealESRGANPairedDataset (datasets): BasicSR
-    holds its own of these as `<name>_basicsr`. PairedImageDataset and SingleImageDataset (`data.images`: named read
-    errors, checked pairs) replace BasicSR's, which stay as `<name>_basicsr`."""
-    register(ARCH_REGISTRY, PLKSR)
-    register(ARCH_REGISTRY, RealPLKSR)
-    register(MODEL_REGISTRY, PLKSRModel)
-    register(MODEL_REGISTRY, PLKSRModel, "ESRModel")
-    register(MODEL_REGISTRY, RealESRNetModel)
-    register(MODEL_REGISTRY, RealESRGANModel)
-    from .data import realesrgan_dataset  # noqa: F401  (registers RealESRGANDataset when imported)
-    from .data.images import PairedImageDataset, RealESRGANPairedDataset, SingleImageDataset
+    """Register every class of `OURS` whose name is free or held by our own class (a module reload replaces it);
+    record and log a clash for each name another package holds."""
+    from basicsr.utils import registry as basicsr_registries
 
-    replace(DATASET_REGISTRY, PairedImageDataset)
-    replace(DATASET_REGISTRY, SingleImageDataset)
-    register(DATASET_REGISTRY, RealESRGANPairedDataset)
+    plan = [
+        (getattr(basicsr_registries, registry), registry, name, getattr(importlib.import_module(module), name))
+        for registry, name, module in OURS
+    ]
+    clashes = {}
+    for registry, registry_name, name, cls in plan:
+        held = registry._obj_map.get(name)
+        if held is not None and _qualname(held) != _qualname(cls):
+            clashes[name] = _clash(registry_name, name, held)
+    for registry, _, name, cls in plan:
+        if name not in clashes:
+            registry._obj_map[name] = cls
+    for name, line in clashes.items():
+        if CLASHES.get(name) != line:
+            logger.warning(line)
+    CLASHES.clear()
+    CLASHES.update(clashes)
+
+
+def register_safely() -> None:
+    """`register_all` as the `import basicsr` hook runs it: an unexpected error is logged in one line and kept for
+    `check`, so the host's import goes on with BasicSR untouched."""
+    try:
+        register_all()
+    except Exception as err:  # noqa: BLE001 (kept and re-raised by `check` in our commands)
+        _failure.append(err)
+        logger.warning(f"plksr-arch: nothing registered in BasicSR ({type(err).__name__}: {err})")
+
+
+def check() -> None:
+    """Make sure basicsr is imported and our registration ran; re-raise its unexpected error (a bug) if it failed."""
+    import basicsr  # noqa: F401  (its import runs the registration)
+
+    if _failure:
+        raise RuntimeError("plksr-arch's registration in BasicSR failed") from _failure[0]

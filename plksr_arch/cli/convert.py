@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import arch_opt
+
 # What `plksr convert` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
 LIBRARIES = ("plksr_arch.checkpoint",)
 
@@ -17,22 +19,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ema.add_argument("--ema", dest="ema", action="store_true", default=None, help="take the EMA weights (required)")
     ema.add_argument("--no-ema", dest="ema", action="store_false", help="take the non-EMA weights ('params')")
     parser.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
+    arch_opt.add_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import ema_key, load_model, read_checkpoint, save_weights
+    from ..checkpoint import ema_key, load_model, save_weights
     from ..errors import UserError
 
     if not args.output.endswith((".pth", ".pt", ".safetensors")):
         raise UserError(f"{args.output}: the output must end in .pth, .pt or .safetensors")
     param_key = ema_key(args.input, args.ema) if args.ema is not None else None
-    stored = read_checkpoint(args.input, param_key=param_key)
-    model = load_model(args.input, param_key=param_key, convert=False)
+    model = load_model(args.input, param_key=param_key, convert=False, **arch_opt.parse(args.arch_opt))
     save_weights(model, args.output, half=args.half)
     name = type(model).__name__
-    if stored.hyperparameters is None:
-        unknown = {"RealPLKSR": "norm_groups=4", "PLKSR": "with_idt=False"}[name]
-        print(f"{args.input}: stores no hyperparameters: read from the tensors, {unknown} assumed")
     settings = ", ".join(f"{k}={v}" for k, v in model.hyperparameters.items())
     print(f"{args.output}: {name}({settings}), {'fp16' if args.half else 'fp32'}, weights '{param_key or 'default'}'")
     return 0

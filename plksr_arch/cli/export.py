@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import arch_opt
+
 # What `plksr export` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
 LIBRARIES = ("plksr_arch.export",)
 
@@ -17,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--fp16", action="store_true", help="ONNX: fp16 weights, input and output (Core ML: always)")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     parser.add_argument("--static", metavar="HxW", help="fixed LR input size instead of dynamic batch/height/width")
+    arch_opt.add_argument(parser)
 
 
 def _static(text: str | None) -> tuple[int, int] | None:
@@ -42,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "onnx" and not args.output.endswith(".onnx"):
         raise UserError(f"{args.output}: an ONNX export must end in .onnx (or pass --format coreml)")
     static = _static(args.static)
+    options = arch_opt.parse(args.arch_opt)
     if fmt == "coreml":
-        report = export_coreml(args.weights, args.output, static=static)
+        report = export_coreml(args.weights, args.output, static=static, arch_options=options)
         print(report)
         return 0
-    model = load_model(args.weights)
+    model = load_model(args.weights, **options)
     export_onnx(model, args.output, fp16=args.fp16, opset=args.opset, static=static)
     checks = verify_onnx(model, args.output, fp16=args.fp16, static=static)
     shapes = "static " + "x".join(map(str, static)) if static else "dynamic batch/height/width"

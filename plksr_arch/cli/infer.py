@@ -9,6 +9,7 @@ import os.path as osp
 import sys
 
 from ..errors import UserError
+from . import arch_opt
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
@@ -42,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="PLKC route: auto (default: the faster here, measured), direct, spectral (FFT)",
     )
+    arch_opt.add_argument(parser)
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -77,7 +79,14 @@ def run(args: argparse.Namespace) -> int:
     if osp.exists(args.output) and not osp.isdir(args.output):
         raise UserError(f"-o {args.output}: exists and is not a folder")
     upscaler = Upscaler(
-        args.weights, args.device, args.precision, tile, args.tile_overlap, args.large_kernel, args.compile
+        args.weights,
+        args.device,
+        args.precision,
+        tile,
+        args.tile_overlap,
+        args.large_kernel,
+        args.compile,
+        arch_options=arch_opt.parse(args.arch_opt),
     )
     batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
     files, problems = collect_inputs(args.inputs)

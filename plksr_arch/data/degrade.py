@@ -37,8 +37,8 @@ def degraded_pairs(paths: Sequence[str], out: str, scale: int, size: int = REALE
     from basicsr.utils import img2tensor, tensor2img
     from torch.utils.data import default_collate
 
+    from ..datasets.realesrgan import PLKSRRealESRGANDataset
     from ..models.realesr_model import Degradation
-    from .realesrgan_dataset import RealESRGANDataset
 
     folders = {"gt": osp.join(out, "GT"), "lq": osp.join(out, "LQ")}
     for folder in folders.values():
@@ -48,7 +48,7 @@ def degraded_pairs(paths: Sequence[str], out: str, scale: int, size: int = REALE
         meta = osp.join(tmp, "meta_info.txt")
         with open(meta, "w", encoding="utf-8") as f:
             f.writelines(osp.abspath(path) + "\n" for path in paths)
-        kernels = RealESRGANDataset(
+        kernels = PLKSRRealESRGANDataset(
             {
                 **settings["dataset"],
                 "dataroot_gt": "",

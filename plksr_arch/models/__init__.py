@@ -1,10 +1,11 @@
-"""BasicSR models for PLKSR."""
+"""Our BasicSR models (and the perceptual loss they build), registered under our names (see `registration`)."""
 
-# basicsr first: its import hook (see `_compat`) loads and registers PLKSRModel; importing `plksr_model` before
-# basicsr would make that hook meet a half-initialised module.
+# basicsr first: its import runs our registration (see `_compat`), which imports these modules; importing one of
+# them before basicsr would make the registration meet it half-initialised.
 import basicsr  # noqa: F401
 
+from .losses import PLKSRPerceptualLoss
 from .plksr_model import PLKSRModel
-from .realesr_model import RealESRGANModel, RealESRNetModel
+from .realesr_model import PLKSRRealESRGANModel, PLKSRRealESRNetModel
 
-__all__ = ["PLKSRModel", "RealESRGANModel", "RealESRNetModel"]
+__all__ = ["PLKSRModel", "PLKSRPerceptualLoss", "PLKSRRealESRGANModel", "PLKSRRealESRNetModel"]

@@ -1,5 +1,11 @@
 """PLKSRModel: BasicSR's SRModel plus what PLKSR training needs (AMP, channels_last, any torch.optim optimizer).
 
+It also loads and saves networks our way, for itself and the real-world models built on it: `load_network` reads
+weights_only with one-line errors (the first mismatching key and shapes), falls back from a missing `param_key` entry
+as BasicSR does (logged), and refuses a file whose stored constructor arguments disagree with the option file;
+`save_network` writes every file through `checkpoint.write_weights`, with the network's registry name and complete
+constructor arguments, so `load_model` (plksr infer/export/convert) rebuilds the trained function.
+
 Its option keys are declared once in `options.ModelKeys` (use_amp, amp_dtype, channels_last; AMP resolved by
 `runtime.amp_precision`, so `use_amp: true` is never slower than fp32) and `options.TestKeys` (the `val.*` test-time
 keys: use_amp, self_ensemble, tile, tile_overlap, pbar, reference, reference_file). EMA is BasicSR's
@@ -25,8 +31,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import _compat
-from ..checkpoint import write_torch_file
+from ..checkpoint import load_into, network_arguments, write_torch_file, write_weights
 from ..errors import UserError
 from ..evaluation.metrics import image_metrics
 from ..evaluation.results import DatasetResult, ImageResult
@@ -62,10 +67,8 @@ class PLKSRModel(SRModel):
         keys, self.test_keys = read_keys(ModelKeys, opt), read_keys(TestKeys, opt.get("val"))
         self.channels_last = keys.channels_last
         perceptual = opt.get("train", {}).get("perceptual_opt")
-        # PerceptualLoss does not take `vgg_weights` (ours): it is read here and applied around the loss's build.
-        self.vgg_weights = vgg_weights(perceptual)[0] if perceptual and opt["is_train"] else None
-        if perceptual:
-            perceptual.pop("vgg_weights", None)
+        ours = perceptual and opt["is_train"] and perceptual.get("type") == "PLKSRPerceptualLoss"
+        self.vgg_weights = vgg_weights(perceptual)[0] if ours else None
         self.nonfinite_limit = read_keys(TrainKeys, opt.get("train")).nonfinite_limit
         self.nonfinite_streak = 0
         super().__init__(opt)
@@ -108,9 +111,7 @@ class PLKSRModel(SRModel):
     def init_training_settings(self) -> None:
         if self.vgg_weights is not None and not osp.isfile(self.vgg_weights):
             raise UserError(f"train.perceptual_opt.vgg_weights: '{self.vgg_weights}' does not exist")
-        vgg = contextlib.nullcontext() if self.vgg_weights is None else _compat.vgg_weights_at(self.vgg_weights)
-        with vgg:
-            super().init_training_settings()
+        super().init_training_settings()
         if self.channels_last and hasattr(self, "net_g_ema"):
             self.net_g_ema.to(memory_format=torch.channels_last)
 
@@ -258,17 +259,32 @@ class PLKSRModel(SRModel):
         with self._staged("models", "training_states"):
             super().save(epoch, current_iter)
 
+    def _network_spec(self, net: Any) -> dict | None:
+        """The option file's `network_d` for the discriminator, else its `network_g` (net_g and its EMA copy)."""
+        is_d = hasattr(self, "net_d") and self.get_bare_model(net) is self.get_bare_model(self.net_d)
+        return self.opt.get("network_d" if is_d else "network_g")
+
+    def load_network(self, net: Any, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
+        """BasicSR's `load_network` (the `param_key` entry, `params` when the file has none, logged) read with
+        `checkpoint.load_into`: weights_only, one-line CheckpointErrors naming the first mismatching key, and a file's
+        stored constructor arguments checked against the option file's."""
+        bare = self.get_bare_model(net)
+        log = get_root_logger()
+        log.info(f"Loading {type(bare).__name__} model from {load_path} ({param_key}).")
+        arguments = network_arguments(bare, self._network_spec(bare))
+        load_into(bare, load_path, param_key=param_key, strict=strict, arguments=arguments, log=log)
+
     def save_network(self, net: Any, net_label: str, current_iter: Any, param_key: Any = "params") -> None:
         """BasicSR's `<net_label>_<iter>.pth` (`latest` for -1) of one network or a list (one entry per param_key),
-        written once: BasicSR retries three times and then carries on without the file."""
+        written once by `checkpoint.write_weights` with the network's registry name and constructor arguments (BasicSR
+        retries three times and then carries on without the file)."""
         nets = net if isinstance(net, list) else [net]
         keys = param_key if isinstance(param_key, list) else [param_key]
-        entries = {
-            key: {k.removeprefix("module."): v.cpu() for k, v in self.get_bare_model(n).state_dict().items()}
-            for n, key in zip(nets, keys, strict=True)
-        }
+        bare = self.get_bare_model(nets[0])
+        weights = {key: self.get_bare_model(n).state_dict() for n, key in zip(nets, keys, strict=True)}
         name = f"{net_label}_{'latest' if current_iter == -1 else current_iter}.pth"
-        write_torch_file(entries, osp.join(self.opt["path"]["models"], name))
+        spec = self.opt.get(net_label.replace("net_", "network_"))
+        write_weights(osp.join(self.opt["path"]["models"], name), weights, network_arguments(bare, spec))
 
     def save_training_state(self, epoch: int, current_iter: int) -> None:
         """BasicSR's training state (epoch, iter, optimizers, schedulers) plus the grad scalers and the best

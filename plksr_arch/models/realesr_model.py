@@ -1,11 +1,11 @@
 """Real-ESRGAN's two-stage real-world recipe for PLKSR, RealPLKSR or any registered network, on any device.
 
-`RealESRNetModel` (stage 1: pixel loss on inputs degraded on the fly) and `RealESRGANModel` (stage 2: pixel +
-perceptual + adversarial loss against a `UNetDiscriminatorSN`) keep the YAML keys of BasicSR's classes of the same
-names and add PLKSRModel's: AMP, channels_last, EMA, skipped non-finite steps, grad scalers in training states,
-`net_g_best.pth`. BasicSR registers its own classes as `RealESRNetModel_basicsr`/`RealESRGANModel_basicsr` (leaving
-the plain names to the realesrgan package, which is not a dependency here), so ours take the plain names and
-Real-ESRGAN's option files run with only `network_g` changed.
+`PLKSRRealESRNetModel` (stage 1: pixel loss on inputs degraded on the fly) and `PLKSRRealESRGANModel` (stage 2: pixel
++ perceptual + adversarial loss against a `UNetDiscriminatorSN`) keep the YAML keys of BasicSR's RealESRNetModel and
+RealESRGANModel and add PLKSRModel's: AMP, channels_last, EMA, skipped non-finite steps, grad scalers in training
+states, `net_g_best.pth`, our checkpoint loading and writing. The plain names belong to BasicSR (`..._basicsr`) and the
+realesrgan package; our commands read them as ours (`registration.FOREIGN_NAMES`), so Real-ESRGAN's option files run
+with only `network_g` changed.
 
 The degradation is BasicSR's code (the `feed_data` of its classes, called as functions on a `Degradation`); only where
 tensors live differs: BasicSR builds DiffJPEG, USMSharp and the training-pair pool with `.cuda()`.
@@ -31,8 +31,8 @@ class Degradation:
     resize, noise and JPEG twice, then resize + sinc filter; a random `gt_size` crop; the training-pair pool.
 
     `opt` holds the degradation keys (`options.DegradationKeys`), `scale` and, for `gan`, nothing more: the GAN
-    variant keeps the GT and its unsharp-masked copy apart (RealESRGANModel), the other sharpens the GT itself when
-    `gt_usm` is set (RealESRNetModel). `queue_size` 0 turns the pool off (held-out pairs).
+    variant keeps the GT and its unsharp-masked copy apart (PLKSRRealESRGANModel), the other sharpens the GT itself
+    when `gt_usm` is set (PLKSRRealESRNetModel). `queue_size` 0 turns the pool off (held-out pairs).
     """
 
     def __init__(self, opt: dict, device: torch.device, *, gan: bool) -> None:
@@ -87,7 +87,7 @@ def degradation_options(opt: dict, gan: bool) -> dict:
     return {**opt, **{k: v for kind in keys for k, v in asdict(read_keys(kind, opt)).items()}}
 
 
-class RealESRNetModel(PLKSRModel):
+class PLKSRRealESRNetModel(PLKSRModel):
     """Stage 1 of Real-ESRGAN's recipe: pixel loss on LQ synthesized on the fly from RealESRGANDataset's GT patches
     and kernels (or on pairs with `high_order_degradation: false`); validation on paired data as PLKSRModel."""
 
@@ -116,7 +116,7 @@ class RealESRNetModel(PLKSRModel):
             self.gt_usm = self.usm_sharpener(self.gt)
 
 
-class RealESRGANModel(RealESRNetModel, SRGANModel):
+class PLKSRRealESRGANModel(PLKSRRealESRNetModel, SRGANModel):
     """Stage 2 of Real-ESRGAN's recipe: pixel (+ LDL) + perceptual + adversarial loss, the discriminator trained
     beside (BasicSR's SRGANModel builds it, its loss and optimizer, and saves `net_d`); the unsharp-masked GT feeds the
     losses `l1_gt_usm`, `percep_gt_usm`, `gan_gt_usm` name. Both networks run under AMP when it is on, the losses in

@@ -9,7 +9,7 @@ import torch
 from plksr_arch import PLKSR, RealPLKSR, load_model
 
 
-def test_convert_round_trip_stores_architecture_and_picks_weights(tmp_path: Path, capsys) -> None:
+def test_convert_round_trip_stores_architecture_and_picks_weights(tmp_path: Path, capsys, caplog) -> None:
     from plksr_arch.checkpoint import read_checkpoint
     from plksr_arch.cli import main
 
@@ -19,7 +19,11 @@ def test_convert_round_trip_stores_architecture_and_picks_weights(tmp_path: Path
     x = torch.rand(1, 3, 9, 9)
     assert main(["convert", str(tmp_path / "neosr.pth"), str(tmp_path / "a.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "stores no hyperparameters: read from the tensors, norm_groups=4 assumed" in out
+    assert (
+        f"{tmp_path / 'neosr.pth'}: stores no constructor arguments and its weights cannot show norm_groups: "
+        "norm_groups=4 assumed; if it was trained with another value, pass --arch-opt norm_groups=VALUE "
+        "(norm_groups=... in Python)"
+    ) in caplog.messages
     assert "a.safetensors: RealPLKSR(dim=16, n_blocks=2, upscaling_factor=2" in out
     assert read_checkpoint(str(tmp_path / "a.safetensors")).architecture == "RealPLKSR"
     with torch.no_grad():

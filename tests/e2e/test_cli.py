@@ -38,7 +38,8 @@ def test_train_on_disk_writes_weights_states_and_log(tmp_path, data) -> None:
     }
     assert {p.name for p in (exp / "training_states").iterdir()} == {"2.state", "4.state", "6.state"}
     state = torch.load(exp / "models" / "net_g_latest.pth", weights_only=True)
-    assert set(state) == {"params"} and "feats.1.channe_mixer.0.weight" in state["params"]
+    assert set(state) == {"params", "architecture", "hyperparameters"} and state["architecture"] == "PLKSR"
+    assert "feats.1.channe_mixer.0.weight" in state["params"] and state["hyperparameters"]["dim"] == 16
     log = next(exp.glob("train_tiny_*.log")).read_text()
     assert re.search(r"iter:\s+6, lr:", log) and "l_pix:" in log and "eta:" in log
     assert "Validation tiny_val (iter 2)" in log and "# psnr:" in log

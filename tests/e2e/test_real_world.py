@@ -1,7 +1,7 @@
-"""End-to-end real-world training with the `plksr` command: stage 1 (RealESRNetModel) then stage 2 (RealESRGANModel,
-from stage 1's weights) on generated images, the GAN stage killed with SIGKILL and resumed with --auto_resume, and the
-GAN stage under torchrun (two CPU processes, Gloo). The perceptual loss uses a randomly initialised VGG19
-(`conftest.tiny_vgg`): ImageNet's weights cannot be downloaded here."""
+"""End-to-end real-world training with the `plksr` command: stage 1 (PLKSRRealESRNetModel) then stage 2
+(PLKSRRealESRGANModel, from stage 1's weights) on generated images, the GAN stage killed with SIGKILL and resumed
+with --auto_resume, and the GAN stage under torchrun (two CPU processes, Gloo). The perceptual loss uses a randomly
+initialised VGG19 (`conftest.tiny_vgg`): ImageNet's weights cannot be downloaded here."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ def test_two_stages_train_and_a_killed_gan_stage_resumes(tmp_path) -> None:
     stage1 = write_yaml(tmp_path / "stage1.yml", real_options(tmp_path, "Net", val=val))
     log1 = run_plksr("train", "-opt", str(stage1), cwd=tmp_path).stderr
     models1 = tmp_path / "experiments" / "tiny_Net" / "models"
-    assert re.search(r"iter:\s+4, lr:.*l_pix: ", log1) and "Model [RealESRNetModel] is created." in log1
+    assert re.search(r"iter:\s+4, lr:.*l_pix: ", log1) and "Model [PLKSRRealESRNetModel] is created." in log1
     assert (models1 / "net_g_latest.pth").is_file() and (models1 / "net_g_best.pth").is_file()
     best = torch.load(models1 / "net_g_best.pth", weights_only=True)
-    assert set(best) == {"params", "params_ema"}  # EMA (0.999) as the recipe
+    assert set(best) == {"params", "params_ema", "architecture", "hyperparameters"}  # EMA (0.999) as the recipe
+    assert best["architecture"] == "RealPLKSR" and best["hyperparameters"]["n_blocks"] == 2
 
     opt = real_options(tmp_path, "GAN", val=val)
     opt["path"]["pretrain_network_g"] = str(models1 / "net_g_latest.pth")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from plksr_arch import PLKSR, PRESETS, load_model
+from plksr_arch import PLKSR, PRESETS, RealPLKSR, load_model
 from plksr_arch.checkpoint import (
     CheckpointError,
     detect_config,
@@ -143,7 +143,6 @@ REAL_VARIANTS = [
 
 @pytest.mark.parametrize("config", REAL_VARIANTS)
 def test_realplksr_is_told_from_plksr_and_its_options_read_from_the_tensors(config: dict) -> None:
-    from plksr_arch import RealPLKSR
     from plksr_arch.checkpoint import detect_architecture
 
     net = RealPLKSR(**{**SMALL, **config}).eval()
@@ -162,8 +161,6 @@ def test_realplksr_is_told_from_plksr_and_its_options_read_from_the_tensors(conf
 def test_neosr_traiNNer_and_prefixed_layouts(tmp_path: Path) -> None:
     """neosr's `params-ema`, `netG.` and `module.` prefixes, raw safetensors (traiNNer-redux's default)."""
     from safetensors.torch import save_file
-
-    from plksr_arch import RealPLKSR
 
     net = RealPLKSR(**SMALL, upscaling_factor=2).eval()
     other = RealPLKSR(**SMALL, upscaling_factor=2).eval()
@@ -184,7 +181,6 @@ def test_neosr_traiNNer_and_prefixed_layouts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_saved_files_name_their_architecture(tmp_path: Path, suffix: str) -> None:
     """What the tensors cannot tell (norm_groups) comes back from the file, with the architecture."""
-    from plksr_arch import RealPLKSR
     from plksr_arch.checkpoint import read_checkpoint
 
     net = RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8).eval()
@@ -270,3 +266,92 @@ def test_load_into_names_the_first_mismatch_or_skips_it_when_not_strict(tmp_path
     with caplog.at_level("INFO", logger="plksr"):
         load_into(net, str(ema), param_key="params_ema")  # BasicSR's fallback to 'params', logged
     assert "no 'params_ema' entry: loading 'params'" in caplog.text
+
+
+def test_pretrained_weights_whose_stored_arguments_disagree_are_refused(tmp_path: Path) -> None:
+    """With an option file, the network is the option file's; a file that stores other arguments is a one-line
+    error naming the first that differs. Interchangeable arguments (training dropout) and files without stored
+    arguments load."""
+    from plksr_arch.checkpoint import network_arguments
+
+    trained = RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8, dropout=0.1)
+    save_weights(trained, str(tmp_path / "g8.pth"))
+    net = RealPLKSR(**SMALL, upscaling_factor=2)
+    with pytest.raises(CheckpointError) as raised:
+        load_into(net, str(tmp_path / "g8.pth"), arguments=network_arguments(net))
+    assert str(raised.value) == (
+        f"{tmp_path / 'g8.pth'}: was saved from a RealPLKSR with norm_groups=8, but the network built from the "
+        "options has norm_groups=4: set network_g.norm_groups: 8 (or use weights of that network)"
+    )
+    same = RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8)  # dropout 0: the same function at inference
+    load_into(same, str(tmp_path / "g8.pth"), arguments=network_arguments(same))
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in same.state_dict().items())
+    plksr = _net(upscaling_factor=2)
+    with pytest.raises(CheckpointError, match=r"stores the weights of a RealPLKSR, but the network .* is a PLKSR$"):
+        load_into(plksr, str(tmp_path / "g8.pth"), arguments=network_arguments(plksr))
+    torch.save({"params": trained.state_dict()}, tmp_path / "bare.pth")  # nothing stored: nothing to compare
+    load_into(net, str(tmp_path / "bare.pth"), arguments=network_arguments(net))
+
+
+def test_files_without_stored_arguments_warn_about_what_the_tensors_cannot_show(tmp_path: Path, caplog) -> None:
+    """One warning line per undetectable argument, naming the override; an override silences it and unknown or
+    invalid overrides are one-line errors."""
+    path = tmp_path / "official.pth"
+    torch.save({"params": RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8).state_dict()}, path)
+    with caplog.at_level("WARNING", logger="plksr"):
+        assert load_model(str(path)).feats[1].norm.num_groups == 4
+    assert caplog.messages == [
+        f"{path}: stores no constructor arguments and its weights cannot show norm_groups: norm_groups=4 assumed; "
+        "if it was trained with another value, pass --arch-opt norm_groups=VALUE (norm_groups=... in Python)"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="plksr"):
+        assert load_model(str(path), norm_groups=8).feats[1].norm.num_groups == 8
+    assert caplog.messages == []
+    with pytest.raises(CheckpointError, match=r"official\.pth: RealPLKSR has no argument 'norm_group' \(its arg"):
+        load_model(str(path), norm_group=8)
+    with pytest.raises(CheckpointError, match=r"official\.pth: RealPLKSR: norm_groups=5 is invalid"):
+        load_model(str(path), norm_groups=5)
+    torch.save({"params": _net(upscaling_factor=2, with_idt=True).state_dict()}, path)
+    with caplog.at_level("WARNING", logger="plksr"):
+        load_model(str(path))
+    assert "cannot show with_idt: with_idt=False assumed" in caplog.text
+
+
+def test_write_weights_stores_every_weight_set_with_the_arguments(tmp_path: Path) -> None:
+    """The one writer: BasicSR's layout plus the registry name and complete constructor arguments; BasicSR's own
+    `load_network` reads the result as before; a safetensors file holds one set."""
+    from basicsr.models.base_model import BaseModel
+
+    from plksr_arch.checkpoint import network_arguments, write_weights
+
+    net, ema = _net(upscaling_factor=3), _net(upscaling_factor=3)
+    write_weights(
+        str(tmp_path / "w.pth"), {"params": net.state_dict(), "params_ema": ema.state_dict()}, network_arguments(net)
+    )
+    saved = torch.load(tmp_path / "w.pth", weights_only=True)
+    assert set(saved) == {"params", "params_ema", "architecture", "hyperparameters"}
+    assert saved["architecture"] == "PLKSR" and saved["hyperparameters"] == net.hyperparameters
+    model = BaseModel.__new__(BaseModel)
+    model.opt = {"dist": False, "num_gpu": 0}
+    loaded = _net(upscaling_factor=3)
+    model.load_network(loaded, str(tmp_path / "w.pth"), param_key="params_ema")
+    assert all(torch.equal(v, ema.state_dict()[k]) for k, v in loaded.state_dict().items())
+    with pytest.raises(
+        CheckpointError, match=r"w\.safetensors: a \.safetensors file holds one weight set, not params, "
+    ):
+        write_weights(str(tmp_path / "w.safetensors"), {"params": {}, "params_ema": {}}, None)
+
+
+def test_network_arguments_of_a_foreign_network_come_from_its_spec() -> None:
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+
+    from plksr_arch.checkpoint import network_arguments
+
+    spec = {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_block": 1}
+    net = RRDBNet(**{k: v for k, v in spec.items() if k != "type"})
+    assert network_arguments(net, spec) == (
+        "RRDBNet",
+        {"num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 32},
+    )
+    assert network_arguments(net) is None

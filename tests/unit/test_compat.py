@@ -1,4 +1,4 @@
-"""The basicsr compatibility fixes, by their behaviour through basicsr's own functions."""
+"""Our own replacements of basicsr functions, called by our pipelines (basicsr's stay as they are)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import torch
 from ..conftest import run_python
 
 
-def test_basicsr_resume_reads_the_runs_own_states_on_the_cpu(tmp_path, monkeypatch) -> None:
-    """basicsr.train.load_resume_state (as basicsr's own train_pipeline calls it) auto-resumes from the run's
-    training_states folder, whatever the working directory, and maps the state to the CPU."""
-    import basicsr.train
+def test_resume_reads_the_runs_own_states_on_the_cpu(tmp_path, monkeypatch) -> None:
+    """`_compat.load_resume_state` (our training pipeline's) auto-resumes from the run's training_states folder,
+    whatever the working directory, and maps the state to the CPU."""
+    from plksr_arch._compat import load_resume_state
 
     states = tmp_path / "run" / "training_states"
     states.mkdir(parents=True)
@@ -23,21 +23,23 @@ def test_basicsr_resume_reads_the_runs_own_states_on_the_cpu(tmp_path, monkeypat
         "network_g": {"type": "PLKSR"},
         "path": {"training_states": str(states), "models": str(tmp_path / "run" / "models"), "resume_state": None},
     }
-    state = basicsr.train.load_resume_state(opt)
+    state = load_resume_state(opt)
     assert state["iter"] == 40 and opt["path"]["resume_state"] == str(states / "40.state")
     assert opt["path"]["pretrain_network_g"] == str(tmp_path / "run" / "models" / "net_g_40.pth")
 
 
-def test_basicsr_init_dist_starts_gloo_without_cuda() -> None:
-    """basicsr.utils.dist_util.init_dist('pytorch') (NCCL and torch.cuda.set_device in basicsr 1.4.2) starts a Gloo
-    process group on a machine without CUDA; in a subprocess, as a process group outlives the test."""
+def test_init_dist_starts_gloo_without_cuda_and_basicsrs_stays_nccl() -> None:
+    """`_compat.init_dist('pytorch')` starts a Gloo process group on a machine without CUDA, while basicsr's own
+    `init_dist` is still basicsr's (NCCL); in a subprocess, as a process group outlives the test."""
     code = (
         "import os, socket, torch\n"
         "torch.cuda.is_available = lambda: False\n"
-        "import plksr_arch, basicsr.utils.dist_util as d\n"
+        "import plksr_arch, basicsr.utils.dist_util as d, basicsr.utils.options as o\n"
+        "from plksr_arch._compat import init_dist\n"
+        "assert d.init_dist.__module__ == o.init_dist.__module__ == 'basicsr.utils.dist_util'\n"
         "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
         "os.environ.update(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))\n"
-        "d.init_dist('pytorch')\n"
+        "init_dist('pytorch')\n"
         "print(torch.distributed.get_backend(), d.get_dist_info())\n"
         "torch.distributed.destroy_process_group()"
     )
@@ -53,3 +55,21 @@ def test_latest_training_state(tmp_path) -> None:
     for it in (5, 40, 10):
         (tmp_path / f"{it}.state").write_bytes(b"")
     assert latest_training_state(str(tmp_path)) == str(tmp_path / "40.state")
+
+
+def test_functional_tensor_alias_holds_the_successors_objects_and_leaves_it_alone() -> None:
+    """The one global change: `torchvision.transforms.functional_tensor` is a module of its own whose names are the
+    objects of `_functional_tensor`; the successor's spec and name are untouched."""
+    code = (
+        "import plksr_arch\n"
+        "import torchvision.transforms._functional_tensor as real\n"
+        "spec = real.__spec__\n"
+        "import torchvision.transforms.functional_tensor as alias\n"
+        "assert alias is not real and real.__spec__ is spec and real.__name__.endswith('._functional_tensor')\n"
+        "names = [k for k in vars(real) if not k.startswith('__')]\n"
+        "assert names and all(getattr(alias, k) is getattr(real, k) for k in names)\n"
+        "print(alias.__name__, len(names) > 10)"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["torchvision.transforms.functional_tensor", "True"]

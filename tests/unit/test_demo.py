@@ -57,7 +57,7 @@ def test_real_demo_options_validate_with_real_esrgans_degradations(tmp_path) -> 
         opt = train_options(data, scale, 900, tier, "fp32", real=True)
         (tmp_path / "t.yml").write_text(yaml.safe_dump(opt))
         loaded = load_options(str(tmp_path / "t.yml"), is_train=True, root=str(tmp_path))
-        assert loaded["model_type"] == "RealESRNetModel" and loaded["gt_size"] == tier.lr_patch * scale
+        assert loaded["model_type"] == "PLKSRRealESRNetModel" and loaded["gt_size"] == tier.lr_patch * scale
         assert {k: loaded[k] for k in recipe()["model"] if k not in ("gt_size", "queue_size")} == {
             k: v for k, v in recipe()["model"].items() if k not in ("gt_size", "queue_size")
         }

@@ -1,5 +1,5 @@
-"""data/images.py: decoding with names, pair sizes, the checked datasets in BasicSR's registry, and errors that cross
-a DataLoader worker."""
+"""datasets/images.py: decoding with names, pair sizes, the checked datasets in BasicSR's registry, and errors that
+cross a DataLoader worker."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils.data import DataLoader
 
-from plksr_arch.data.images import (
+from plksr_arch.datasets.images import (
     ImageError,
-    PairedImageDataset,
-    RealESRGANPairedDataset,
-    SingleImageDataset,
+    PLKSRPairedImageDataset,
+    PLKSRRealESRGANPairedDataset,
+    PLKSRSingleImageDataset,
     decode,
     fit_pair,
 )
@@ -62,18 +62,20 @@ def test_fit_pair_crops_a_gt_past_a_multiple_and_names_a_wrong_lq() -> None:
         fit_pair(np.zeros((48, 52, 3)), lq, 4, "gt.png", "lq.png")
 
 
-def test_checked_datasets_take_basicsrs_names_and_keep_basicsrs_as_suffixed() -> None:
-    assert DATASET_REGISTRY.get("PairedImageDataset") is PairedImageDataset
-    assert DATASET_REGISTRY.get("SingleImageDataset") is SingleImageDataset
-    assert DATASET_REGISTRY.get("RealESRGANPairedDataset") is RealESRGANPairedDataset
-    assert DATASET_REGISTRY.get("PairedImageDataset_basicsr").__module__ == "basicsr.data.paired_image_dataset"
+def test_checked_datasets_have_our_names_and_basicsrs_keep_theirs() -> None:
+    assert DATASET_REGISTRY.get("PLKSRPairedImageDataset") is PLKSRPairedImageDataset
+    assert DATASET_REGISTRY.get("PLKSRSingleImageDataset") is PLKSRSingleImageDataset
+    assert DATASET_REGISTRY.get("PLKSRRealESRGANPairedDataset") is PLKSRRealESRGANPairedDataset
+    assert DATASET_REGISTRY.get("PairedImageDataset").__module__ == "basicsr.data.paired_image_dataset"
+    assert DATASET_REGISTRY.get("SingleImageDataset").__module__ == "basicsr.data.single_image_dataset"
+    assert "PairedImageDataset_basicsr" not in DATASET_REGISTRY
 
 
 def test_real_world_pairs_name_an_unreadable_image(tmp_path: Path) -> None:
     gt, lq = make_pairs(tmp_path, 2, 4, size=64)
     (lq / "img001.png").write_bytes(b"not an image")
     opt = _opt((gt, lq), "train", gt_size=32, use_hflip=True, use_rot=True, scale=4)
-    dataset = RealESRGANPairedDataset(opt)
+    dataset = PLKSRRealESRGANPairedDataset(opt)
     assert dataset[0]["gt"].shape == (3, 32, 32) and dataset[0]["lq"].shape == (3, 8, 8)
     with pytest.raises(ImageError, match=f"{lq / 'img001.png'}: cannot decode"):
         dataset[1]
@@ -85,12 +87,12 @@ def _opt(data: tuple[Path, Path], phase: str = "val", **extra) -> dict:
 
 def test_paired_dataset_matches_basicsrs_on_good_data(tmp_path: Path) -> None:
     data = make_pairs(tmp_path, 2, 2)
-    ours = PairedImageDataset(_opt(data))[1]
-    theirs = DATASET_REGISTRY.get("PairedImageDataset_basicsr")(_opt(data))[1]
+    ours = PLKSRPairedImageDataset(_opt(data))[1]
+    theirs = DATASET_REGISTRY.get("PairedImageDataset")(_opt(data))[1]
     assert ours.keys() == theirs.keys() and ours["gt_path"] == theirs["gt_path"]
     assert torch.equal(ours["gt"], theirs["gt"]) and torch.equal(ours["lq"], theirs["lq"])
     opt = _opt(data, "train", gt_size=16, use_hflip=False, use_rot=False)
-    assert PairedImageDataset(opt)[0]["gt"].shape == (3, 16, 16)
+    assert PLKSRPairedImageDataset(opt)[0]["gt"].shape == (3, 16, 16)
 
 
 def test_paired_dataset_refuses_empty_and_unpaired_folders_and_small_lqs(tmp_path: Path) -> None:
@@ -98,15 +100,15 @@ def test_paired_dataset_refuses_empty_and_unpaired_folders_and_small_lqs(tmp_pat
     gt.mkdir()
     lq.mkdir()
     with pytest.raises(ImageError, match=f"dataset 'set': no images in {gt} and {lq}"):
-        PairedImageDataset(_opt((gt, lq)))
+        PLKSRPairedImageDataset(_opt((gt, lq)))
     gt, lq = make_pairs(tmp_path / "p", 2, 2)
     (gt / "img001.png").unlink()
     with pytest.raises(ImageError, match=r"dataset 'set' \(.*GT, .*LRx2\): .*different number of images"):
-        PairedImageDataset(_opt((gt, lq)))
+        PLKSRPairedImageDataset(_opt((gt, lq)))
     gt, lq = make_pairs(tmp_path / "q", 1, 2, size=16)
     small = r"img000.png is 8x8, smaller than the LQ patch 12x12 \(gt_size 24 / scale 2\)"
     with pytest.raises(ImageError, match=small):
-        PairedImageDataset(_opt((gt, lq), "train", gt_size=24, use_hflip=False, use_rot=False))[0]
+        PLKSRPairedImageDataset(_opt((gt, lq), "train", gt_size=24, use_hflip=False, use_rot=False))[0]
 
 
 def test_lmdb_without_meta_info_is_refused(tmp_path: Path) -> None:
@@ -114,13 +116,13 @@ def test_lmdb_without_meta_info_is_refused(tmp_path: Path) -> None:
     (tmp_path / "gt.lmdb" / "data.mdb").write_bytes(b"")
     opt = {**_opt((tmp_path / "gt.lmdb", tmp_path / "gt.lmdb")), "io_backend": {"type": "lmdb"}}
     with pytest.raises(ImageError, match=r"dataroot_gt: '.*gt.lmdb' has no meta_info.txt: not a BasicSR LMDB"):
-        PairedImageDataset(opt)
+        PLKSRPairedImageDataset(opt)
 
 
 def test_single_dataset_names_an_unreadable_image(tmp_path: Path) -> None:
     _, lq = make_pairs(tmp_path, 2, 2)
     (lq / "img001.png").write_bytes(b"not an image")
-    dataset = SingleImageDataset({"name": "lq", "dataroot_lq": str(lq), "io_backend": {"type": "disk"}})
+    dataset = PLKSRSingleImageDataset({"name": "lq", "dataroot_lq": str(lq), "io_backend": {"type": "disk"}})
     assert dataset[0]["lq"].shape == (3, 24, 24)
     with pytest.raises(ImageError, match=f"{lq / 'img001.png'}: cannot decode"):
         dataset[1]
@@ -129,7 +131,7 @@ def test_single_dataset_names_an_unreadable_image(tmp_path: Path) -> None:
 def test_an_image_error_keeps_its_message_across_a_dataloader_worker(tmp_path: Path) -> None:
     gt, lq = make_pairs(tmp_path, 2, 2)
     (gt / "img000.png").write_bytes(b"not an image")
-    loader = DataLoader(PairedImageDataset(_opt((gt, lq))), batch_size=1, num_workers=1)
+    loader = DataLoader(PLKSRPairedImageDataset(_opt((gt, lq))), batch_size=1, num_workers=1)
     with pytest.raises(ImageError) as raised:
         next(iter(loader))
     assert str(raised.value) == f"{gt / 'img000.png'}: cannot decode this image (12 bytes: truncated or not an image)"

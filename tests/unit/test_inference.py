@@ -192,3 +192,17 @@ def test_plksr_mixed_forward_keeps_the_skip_in_fp32() -> None:
     nearest = torch.nn.functional.interpolate(x, scale_factor=3, mode="nearest")
     assert torch.equal(net.mixed_forward(x, torch.bfloat16), nearest)  # a zero residual leaves the exact skip
     assert net.activation_bytes_per_pixel(2) < net.activation_bytes_per_pixel(4)
+
+
+def test_upscaler_arch_options_build_what_a_file_does_not_store(tmp_path) -> None:
+    """`arch_options` reach `load_model` for weights files without stored arguments (RealPLKSR norm_groups 8 here);
+    for a built model they are an error: it has its arguments."""
+    from plksr_arch import RealPLKSR
+    from plksr_arch.errors import UserError
+
+    net = RealPLKSR(dim=16, n_blocks=1, kernel_size=5, upscaling_factor=2, norm_groups=8).eval()
+    torch.save({"params": net.state_dict()}, tmp_path / "w.pth")
+    upscaler = Upscaler(str(tmp_path / "w.pth"), "cpu", "fp32", arch_options={"norm_groups": 8})
+    assert upscaler.model.hyperparameters["norm_groups"] == 8
+    with pytest.raises(UserError, match="arch_options: only for weights files"):
+        Upscaler(net, "cpu", "fp32", arch_options={"norm_groups": 8})

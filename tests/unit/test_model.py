@@ -105,3 +105,30 @@ def test_save_is_atomic_and_rank_zero_only(tmp_path) -> None:
     model.opt["rank"] = 1
     model.save(0, 4)
     assert not (models / "net_g_4.pth").exists() and not (states / "4.state").exists()
+
+
+def test_pretrained_network_is_checked_against_what_its_file_stores(tmp_path) -> None:
+    """Weights PLKSRModel saved record their network; loaded as another run's `pretrain_network_g` into a network
+    built with other arguments, they stop the build with a one-line error naming the argument (EMA weights too)."""
+    from plksr_arch.checkpoint import CheckpointError
+
+    model = _model(
+        tmp_path,
+        network_g={
+            "type": "RealPLKSR",
+            "dim": 16,
+            "n_blocks": 1,
+            "kernel_size": 5,
+            "norm_groups": 8,
+            "upscaling_factor": 2,
+        },
+    )
+    model.save(0, 2)
+    weights = Path(model.opt["path"]["models"]) / "net_g_2.pth"
+    network = {"type": "RealPLKSR", "dim": 16, "n_blocks": 1, "kernel_size": 5, "upscaling_factor": 2}
+    path = {"pretrain_network_g": str(weights), "strict_load_g": True, "resume_state": None}
+    with pytest.raises(CheckpointError, match=r"net_g_2\.pth: was saved from a RealPLKSR with norm_groups=8, but the"):
+        _model(tmp_path / "b", name="b", network_g=network, path=path)
+    loaded = _model(tmp_path / "c", name="c", network_g={**network, "norm_groups": 8}, path=path)
+    for key, value in loaded.net_g.state_dict().items():
+        assert torch.equal(value, model.net_g.state_dict()[key]), key

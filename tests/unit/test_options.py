@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from yaml import safe_load as yaml_load
 
-from plksr_arch.options import OptionsError, apply_overrides, load_options, read_yaml, validate
+from plksr_arch.options import (
+    OptionsError,
+    adopt_foreign_names,
+    apply_overrides,
+    load_options,
+    read_yaml,
+    validate,
+)
 
 from ..conftest import REPO, make_pairs, train_options, write_yaml
 
@@ -32,6 +39,7 @@ def test_shipped_option_file_validates_and_builds(path: Path) -> None:
     from plksr_arch import PRESETS
 
     opt = read_yaml(str(path))
+    adopt_foreign_names(opt, str(path))  # as load_options: Real-ESRGAN's model and dataset names read as ours
     validate(opt, str(path), is_train=path.name.startswith("train_"), check_paths=False)
     net_opt = dict(opt["network_g"])
     assert net_opt["upscaling_factor"] == opt["scale"]
@@ -262,3 +270,29 @@ def test_real_world_files_write_out_real_esrgans_x4plus_recipe(path: Path) -> No
         assert train["gan_opt"]["gan_type"] == "vanilla" and train["gan_opt"]["loss_weight"] == 0.1
     else:
         assert opt["gt_usm"] is True and opt["path"]["pretrain_network_g"] is None
+
+
+def test_other_projects_type_names_are_read_as_ours_and_logged_once(tmp_path, caplog) -> None:
+    """The official and BasicSR/Real-ESRGAN names of `registration.FOREIGN_NAMES`, wherever an option file names a
+    class, become ours in `load_options`; each mapping is logged once per process; other names stay."""
+    import plksr_arch.options as options
+
+    opt = {
+        "model_type": "ESRModel",
+        "datasets": {"train": {"type": "PairedImageDataset"}, "val_1": {"type": "PairedImageDataset"}},
+        "train": {"pixel_opt": {"type": "L1Loss"}, "perceptual_opt": {"type": "PerceptualLoss"}},
+    }
+    options._adopted.clear()
+    with caplog.at_level("INFO", logger="plksr"):
+        adopt_foreign_names(opt, "x.yml")
+        adopt_foreign_names({"model_type": "ESRModel"}, "y.yml")
+    assert opt == {
+        "model_type": "PLKSRModel",
+        "datasets": {"train": {"type": "PLKSRPairedImageDataset"}, "val_1": {"type": "PLKSRPairedImageDataset"}},
+        "train": {"pixel_opt": {"type": "L1Loss"}, "perceptual_opt": {"type": "PLKSRPerceptualLoss"}},
+    }
+    assert caplog.messages == [
+        "x.yml: model_type: ESRModel is read as plksr-arch's PLKSRModel",
+        "x.yml: datasets.train.type: PairedImageDataset is read as plksr-arch's PLKSRPairedImageDataset",
+        "x.yml: train.perceptual_opt.type: PerceptualLoss is read as plksr-arch's PLKSRPerceptualLoss",
+    ]

@@ -49,7 +49,7 @@ def test_real_esrgan_x4plus_layout_validates_for_ours_and_basicsrs_classes(tmp_p
     """Real-ESRGAN's published layout (RRDBNet, top-level degradation keys) is accepted, as the issue asks."""
     opt = real_options(tmp_path, "GAN")
     opt["network_g"] = {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_block": 1}
-    assert _load(tmp_path, opt)["model_type"] == "RealESRGANModel"
+    assert _load(tmp_path, opt)["model_type"] == "PLKSRRealESRGANModel"  # Real-ESRGAN's name, read as ours
     del opt["datasets"]["train"]["crop_pad_size"]  # BasicSR's dataset does not know our key
     opt["model_type"], opt["datasets"]["train"]["type"] = "RealESRGANModel_basicsr", "RealESRGANDataset_basicsr"
     assert "opt.yml: use_amp: unknown key" in _error(tmp_path, opt)  # PLKSRModel's key: BasicSR's class has no AMP
@@ -95,7 +95,7 @@ def _paired_train(opt: dict) -> None:
         ("Net", _set("datasets.train.crop_pad_size", 50), "scale: 4: does not divide the GT patch size 50"),
         ("Net", _set("resize_prb", [0.2, 0.7, 0.1]), "resize_prb: unknown key (did you mean 'resize_prob'?)"),
         ("Net", _set("datasets.train.kernel_list", KeyError), "datasets.train.kernel_list: missing"),
-        ("Net", _paired_train, "'PairedImageDataset' gives no degradation"),
+        ("Net", _paired_train, "'PLKSRPairedImageDataset' gives no degradation"),
         ("Net", _set("high_order_degradation", False), "RealESRGANDataset gives GT only"),
         ("Net", _set("l1_gt_usm", True), "l1_gt_usm: unknown key (did you mean 'gt_usm'?)"),
         ("GAN", _set("train.optim_d", KeyError), "train.optim_d: missing: a GAN model needs it"),
@@ -167,7 +167,7 @@ def test_pool_passes_batches_until_full_then_swaps(tmp_path) -> None:
 
 def test_realesrnet_step_on_cpu_with_channels_last(tmp_path) -> None:
     model = _build(tmp_path, "Net", channels_last=True)
-    assert type(model).__name__ == "RealESRNetModel" and model.device.type == "cpu"
+    assert type(model).__name__ == "PLKSRRealESRNetModel" and model.device.type == "cpu"
     before = {k: v.clone() for k, v in model.net_g.state_dict().items()}
     model.feed_data(_batch(model.opt))
     assert model.lq.shape == (2, 3, 8, 8) and model.lq.is_contiguous(memory_format=torch.channels_last)

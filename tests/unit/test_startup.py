@@ -46,13 +46,28 @@ def test_infer_does_not_import_basicsr(tmp_path: Path) -> None:
 
 
 def test_basicsr_imported_later_or_earlier_gets_the_registrations() -> None:
+    """Whichever module is imported first (basicsr, or one of ours that subclasses its classes), our names are
+    registered and BasicSR's keep their own classes."""
     check = (
-        "from basicsr.utils.registry import ARCH_REGISTRY as A, MODEL_REGISTRY as M\n"
-        "import basicsr.train\nfrom plksr_arch import _compat\n"
-        "print(A.get('PLKSR').__name__, M.get('ESRModel').__name__, basicsr.train.load_resume_state is"
-        " _compat.load_resume_state)"
+        "from basicsr.utils.registry import ARCH_REGISTRY as A, MODEL_REGISTRY as M, DATASET_REGISTRY as D\n"
+        "print(A.get('PLKSR').__name__, M.get('PLKSRRealESRGANModel').__name__, D.get('PLKSRRealESRGANDataset')"
+        ".__name__, D.get('PairedImageDataset').__module__, 'ESRModel' in M)"
     )
-    for first in ("import plksr_arch\nimport basicsr\n", "import plksr_arch.models.plksr_model\n"):
+    firsts = (
+        "import plksr_arch\nimport basicsr\n",
+        "import sys, torchvision.transforms._functional_tensor as ft\n"
+        "sys.modules['torchvision.transforms.functional_tensor'] = ft\nimport basicsr\nimport plksr_arch\n",
+        "import plksr_arch.models.plksr_model\n",
+        "import plksr_arch.datasets.realesrgan\n",
+        "import plksr_arch.models.losses\n",
+    )
+    for first in firsts:
         proc = run_python(first + check)
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split() == ["PLKSR", "PLKSRModel", "True"]
+        assert proc.stdout.split() == [
+            "PLKSR",
+            "PLKSRRealESRGANModel",
+            "PLKSRRealESRGANDataset",
+            "basicsr.data.paired_image_dataset",
+            "False",
+        ], first

@@ -4,11 +4,8 @@ BasicSR's dataset pads or crops every GT image to 400x400 and draws the two blur
 model then degrades the whole 400x400 patch on the device and crops `gt_size` from the result. On a CPU that
 degradation is most of a training step, so a smaller `crop_pad_size` (at least `gt_size`) makes real-world training on
 a laptop practical. The smaller patch is cut from BasicSR's 400x400 one, so an image under 400 px on a side is
-reflect-padded first, as in BasicSR. BasicSR registers its class as `RealESRGANDataset_basicsr`; ours takes the plain
-name and behaves the same with the default 400. An image that cannot be decoded is named (`images.ImageError`).
-
-The class registers itself when this module is imported (as BasicSR's decorated classes do), so importing it before
-basicsr also works: basicsr's import then runs `registration.register_all` while this module is still half-imported.
+reflect-padded first, as in BasicSR. Registered as `PLKSRRealESRGANDataset` (our commands read `RealESRGANDataset` as
+it), it behaves as BasicSR's with the default 400. An image that cannot be decoded is named (`images.ImageError`).
 """
 
 from __future__ import annotations
@@ -16,16 +13,14 @@ from __future__ import annotations
 import random
 
 from basicsr.data.realesrgan_dataset import RealESRGANDataset as BasicSRRealESRGANDataset
-from basicsr.utils.registry import DATASET_REGISTRY
 
 from ..options import REALESRGAN_CROP as DEFAULT_CROP
-from ..registration import register
 from .images import decode
 
 
-class RealESRGANDataset(BasicSRRealESRGANDataset):
-    """GT patches of `crop_pad_size` (default 400, BasicSR's) with Real-ESRGAN's kernels, for RealESRNetModel and
-    RealESRGANModel."""
+class PLKSRRealESRGANDataset(BasicSRRealESRGANDataset):
+    """GT patches of `crop_pad_size` (default 400, BasicSR's) with Real-ESRGAN's kernels, for PLKSRRealESRNetModel
+    and PLKSRRealESRGANModel."""
 
     option_keys = ("crop_pad_size",)
 
@@ -47,6 +42,3 @@ class RealESRGANDataset(BasicSRRealESRGANDataset):
             top, left = random.randint(0, DEFAULT_CROP - size), random.randint(0, DEFAULT_CROP - size)
             item["gt"] = item["gt"][:, top : top + size, left : left + size].contiguous()
         return item
-
-
-register(DATASET_REGISTRY, RealESRGANDataset)

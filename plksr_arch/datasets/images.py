@@ -3,10 +3,9 @@
 BasicSR's datasets decode with `cv2.imdecode` and go on with its None, so a truncated or foreign file ends later in
 "'NoneType' object has no attribute 'astype'" without its name. In validation and testing they crop the GT to the
 LQ's size times the scale, so an LQ of the wrong size is either scored against the wrong crop or fails in the metric
-with both names lost; in training they report a wrong-sized pair without the LQ's name. The classes here take
-BasicSR's names in its dataset registry (BasicSR's own stay registered as `<name>_basicsr`; RealESRGANPairedDataset,
-which BasicSR registers as `RealESRGANPairedDataset_basicsr` only, is checked the same way) and differ in exactly
-that:
+with both names lost; in training they report a wrong-sized pair without the LQ's name. The classes here are
+registered as `PLKSRPairedImageDataset`, `PLKSRSingleImageDataset` and `PLKSRRealESRGANPairedDataset` (our commands
+read BasicSR's names as these; see `registration`) and differ from BasicSR's in exactly that:
 
 - every image is decoded by `decode`, whose errors (`ImageError`, a `UserError`) name the file (or LMDB and key);
 - a pair must have GT size // scale == LQ size (the GT may exceed a multiple of the scale by up to scale-1 pixels,
@@ -148,14 +147,14 @@ class _CheckedPairs(_NamedReads):
         return {"lq": lq, "gt": gt, "lq_path": lq_path, "gt_path": gt_path}
 
 
-class PairedImageDataset(_CheckedPairs, BasicSRPairedImageDataset):
+class PLKSRPairedImageDataset(_CheckedPairs, BasicSRPairedImageDataset):
     """BasicSR's paired GT/LQ dataset with named read errors and checked pair sizes (module docstring)."""
 
     def __init__(self, opt: dict) -> None:
         self._build(BasicSRPairedImageDataset, opt, ("dataroot_gt", "dataroot_lq"))
 
 
-class RealESRGANPairedDataset(_CheckedPairs, BasicSRRealESRGANPairedDataset):
+class PLKSRRealESRGANPairedDataset(_CheckedPairs, BasicSRRealESRGANPairedDataset):
     """BasicSR's paired set for real-world models trained on given pairs (`high_order_degradation: false`; its
     `meta_info` lists `gt, lq` per line), checked the same way."""
 
@@ -163,7 +162,7 @@ class RealESRGANPairedDataset(_CheckedPairs, BasicSRRealESRGANPairedDataset):
         self._build(BasicSRRealESRGANPairedDataset, opt, ("dataroot_gt", "dataroot_lq"))
 
 
-class SingleImageDataset(_NamedReads, BasicSRSingleImageDataset):
+class PLKSRSingleImageDataset(_NamedReads, BasicSRSingleImageDataset):
     """BasicSR's LQ-only dataset with named read errors (module docstring)."""
 
     def __init__(self, opt: dict) -> None:

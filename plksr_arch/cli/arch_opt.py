@@ -1,0 +1,35 @@
+"""`--arch-opt KEY=VALUE`: a constructor argument for weights that do not store theirs (see `checkpoint.load_model`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import UserError
+
+
+def add_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument the weights cannot show (e.g. norm_groups=8 for a RealPLKSR, with_idt=true for a "
+        "PLKSR), for files that do not store theirs; repeatable",
+    )
+
+
+def parse(entries: list[str]) -> dict[str, Any]:
+    """`{KEY: VALUE}` with VALUE read as YAML (8, true, [1, 2]); a UserError naming an entry without `=`."""
+    import yaml
+
+    options = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--arch-opt {entry!r}: expected KEY=VALUE, e.g. norm_groups=8")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--arch-opt {entry!r}: {value!r} is not a YAML value") from None
+    return options
