@@ -290,7 +290,7 @@ def _check_stored(path: str, stored: dict[str, Any], architecture: str, argument
         if key in arguments and key not in free and _normalised(value) != _normalised(arguments[key]):
             raise CheckpointError(
                 f"{path}: was saved from a {architecture} with {key}={value!r}, but the network built from the options "
-                f"has {key}={arguments[key]!r}: set network_g.{key}: {value!r} (or use weights of that network)"
+                f"has {key}={arguments[key]!r}: set {key}: {value!r} in its options (or load weights of that network)"
             )
 
 

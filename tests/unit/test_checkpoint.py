@@ -281,7 +281,7 @@ def test_pretrained_weights_whose_stored_arguments_disagree_are_refused(tmp_path
         load_into(net, str(tmp_path / "g8.pth"), arguments=network_arguments(net))
     assert str(raised.value) == (
         f"{tmp_path / 'g8.pth'}: was saved from a RealPLKSR with norm_groups=8, but the network built from the "
-        "options has norm_groups=4: set network_g.norm_groups: 8 (or use weights of that network)"
+        "options has norm_groups=4: set norm_groups: 8 in its options (or load weights of that network)"
     )
     same = RealPLKSR(**SMALL, upscaling_factor=2, norm_groups=8)  # dropout 0: the same function at inference
     load_into(same, str(tmp_path / "g8.pth"), arguments=network_arguments(same))
