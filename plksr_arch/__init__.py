@@ -2,7 +2,7 @@
 
 `import plksr_arch` imports neither torch nor basicsr. It makes `torchvision.transforms.functional_tensor` importable
 where torchvision lacks it (basicsr 1.4.2 needs it), and once basicsr is imported, by anyone, it adds our classes to
-BasicSR's registries under our own names (`registration.OURS`: PLKSR, RealPLKSR, PLKSRModel, ...). It replaces no
+BasicSR's registries under our own names (`registration.ours()`: PLKSR, RealPLKSR, PLKSRModel, ...). It replaces no
 function, method, global or registry entry of basicsr, torch, torchvision or cv2. The public names below are imported
 on first use.
 """

@@ -12,6 +12,7 @@ FLOPs are counted by `torch.utils.flop_counter` (convolutions, matmuls, attentio
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -143,16 +144,15 @@ def missing_packages(names: list[str]) -> dict[str, str]:
 
 
 def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
-    """Constructors of the comparison models (random weights): BasicSR's EDSR and SwinIR, and the `SPANDREL_PEERS`
-    (which need the `[bench]` extra when called): name -> factory."""
+    """Constructors of the models to time (random weights): every preset of `archs.registry` (ours), BasicSR's EDSR
+    and SwinIR, and the `SPANDREL_PEERS` (which need the `[bench]` extra when called): name -> factory."""
     from basicsr.archs.edsr_arch import EDSR
     from basicsr.archs.swinir_arch import SwinIR
 
-    from .archs.plksr_arch import plksr, plksr_tiny
+    from .archs.registry import presets
 
     return {
-        "PLKSR": lambda: plksr(scale),
-        "PLKSR-tiny": lambda: plksr_tiny(scale),
+        **{label: functools.partial(spec.build, preset, scale) for label, (spec, preset) in presets().items()},
         # SwinIR-light: the configuration of the SwinIR paper's lightweight model.
         "SwinIR-light": lambda: WindowPadded(
             SwinIR(upscale=scale, window_size=8, **LIGHT_SWIN),
@@ -231,17 +231,17 @@ def cpu_peak_mib(name: str, mode: str, scale: int, variant: str = "") -> float:
 def make_run(
     name: str, model: nn.Module, mode: str, device: torch.device, x: torch.Tensor, variant: str = ""
 ) -> Callable[[], object]:
-    """The call to time: PLKSR models through `Upscaler.forward` (low-precision body, fp32 skip, measured PLKC
-    route; `variant` `compiled`: with `compile=True`; `reference`: plainly, NCHW), peers plainly under autocast in
-    the mode's inference memory format, any model through onnxruntime (CPU, fp32) in mode `onnxruntime`. Plain runs
-    move the model to their memory format."""
+    """The call to time: our models (`archs.registry`) through `Upscaler.forward` (low-precision body, fp32 skip,
+    measured PLKC route; `variant` `compiled`: with `compile=True`; `reference`: plainly, NCHW), peers plainly under
+    autocast in the mode's inference memory format, any model through onnxruntime (CPU, fp32) in mode `onnxruntime`.
+    Plain runs move the model to their memory format."""
     from .inference import Upscaler
 
     if mode == ONNXRUNTIME:
         return onnxruntime_run(model, x)
     if variant == REFERENCE:
         return runner(model, mode, device, x, torch.contiguous_format)
-    if name.startswith("PLKSR"):
+    if _ours(name):
         forward = Upscaler(model, device, mode, compile=variant == COMPILED).forward
         return lambda: forward(x)
     return runner(model, mode, device, x, inference_memory_format(mode, device))
@@ -327,7 +327,7 @@ def bench(
             plain = make_run(name, copy.deepcopy(model), "fp32", device, x, REFERENCE)
             label = "PLKSR (reference: fp32, NCHW, eager)"
             results.append(_measure(config, (name, label), "fp32", plain, peak("fp32", REFERENCE), size))
-        if compile and name.startswith("PLKSR"):
+        if compile and _ours(name):
             run = make_run(name, model, best, device, x, COMPILED)
             tick = time.perf_counter()
             run()
@@ -336,7 +336,7 @@ def bench(
             result = _measure(config, (name, f"{name} (torch.compile)"), best, run, peak(best, COMPILED), size)
             result.first_call_s = first
             results.append(result)
-        if ONNXRUNTIME in backends and name.startswith("PLKSR"):
+        if ONNXRUNTIME in backends and _ours(name):
             run = make_run(name, model, ONNXRUNTIME, device, x)
             label = f"{name} (onnxruntime CPU)"
             results.append(_measure(config, (name, label), ONNXRUNTIME, run, peak(ONNXRUNTIME), size))
@@ -365,12 +365,21 @@ def limit_name() -> str:
 
 
 def speedups(results: list[Result]) -> dict[str, float]:
-    """Latency of each other run (not PLKSR-tiny's; PLKSR's reference and onnxruntime runs included) divided by
-    PLKSR's, by label."""
-    ours = next((r for r in results if r.label == "PLKSR"), None)
-    if ours is None:
+    """Latency of each other run divided by PLKSR's, by label: the peers' runs and PLKSR's own other runs (reference,
+    onnxruntime), not those of our other models."""
+    plksr = next((r for r in results if r.label == "PLKSR"), None)
+    if plksr is None:
         return {}
-    return {r.label: r.latency_ms / ours.latency_ms for r in results if r.label != "PLKSR" and r.model != "PLKSR-tiny"}
+    others = [r for r in results if r.label != "PLKSR" and (r.model == "PLKSR" or not _ours(r.model))]
+    return {r.label: r.latency_ms / plksr.latency_ms for r in others}
+
+
+def _ours(name: str) -> bool:
+    """Whether a model name is a preset of `archs.registry` (timed through Upscaler, with compiled and onnxruntime
+    rows)."""
+    from .archs.registry import presets
+
+    return name in presets()
 
 
 def _device_name(device: torch.device) -> str:

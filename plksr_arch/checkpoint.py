@@ -1,21 +1,18 @@
-"""Read PLKSR and RealPLKSR weights in every common layout and rebuild the network from the tensors alone.
+"""Read weights in every common layout and rebuild the network, from what the file stores or from the tensors.
 
 Layouts: BasicSR / traiNNer-redux checkpoints (`{"params": ...}`, `{"params_ema": ...}`, both: EMA wins, logged),
 neosr's (`params-ema`), raw state dicts, `module.` (DataParallel/DDP) and `netG.` prefixes, and `.safetensors` files.
 `.pth` files are read with `weights_only=True`, so no arbitrary object is ever unpickled.
 
-Which network: PLKSR's blocks have `channe_mixer` (the official typo), RealPLKSR's `channel_mixer`. What the
-tensors tell (`detect_config`): dim (`feats.0`), n_blocks, the scale (the tail conv has 3*s^2 outputs), the channel
-mixer (kernel sizes of `channe_mixer.0/2`), the large kernel type and size and the split ratio (`lk.*`), EA
-(`attn.f.0`), and for RealPLKSR the LayerNorm variant and DySample. What they cannot tell: PLKSR's `with_idt` (the
-identity branch has no weights; `convert()` folds it), the dilations of an unconverted SparsePLK, RealPLKSR's
-`norm_groups` (4 assumed, as every released RealPLKSR) and its training-only dropout: pass those to `load_model`
-as keyword arguments. Every file plksr-arch writes (training's `net_g_*.pth`, `plksr convert`, the demos) goes through
-`write_weights`, which stores the architecture's registry name and its complete constructor arguments beside the
-usual `params`/`params_ema` (stock BasicSR and spandrel still load it): without an option file (`load_model`) they
-build the network; with one (`load_into`, as PLKSRModel loads pretrained networks) a stored argument that disagrees
-with the option file is an error naming it. A file without them is read by detection, and what the tensors cannot
-show (`UNDETECTABLE`) is assumed with one warning line naming the override.
+Which network, and its arguments: every file plksr-arch writes (training's `net_g_*.pth`, `plksr convert`, the demos)
+goes through `write_weights`, which stores the architecture's registry name and its complete constructor arguments
+beside the usual `params`/`params_ema` (stock BasicSR and spandrel still load it): without an option file
+(`load_model`) they build the network; with one (`load_into`, as PLKSRModel loads pretrained networks) a stored
+argument that disagrees with the option file is an error naming it. A file without them (the official releases,
+other trainers) is read through `archs.registry`: the one spec that recognises the tensors (PLKSR's blocks have
+`channe_mixer`, the official typo; RealPLKSR's `channel_mixer`) reads their arguments, and what the tensors cannot
+show (the spec's `undetectable`: PLKSR's `with_idt`, RealPLKSR's `norm_groups`) is assumed with one warning line
+naming the override; an unconverted SparsePLK's dilations must be given.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import os.path as osp
 import pickle
 import re
@@ -35,14 +31,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .archs.plksr_arch import PLKSR, GlobalSkipSR
-from .archs.realplksr_arch import RealPLKSR
+from .archs import registry
+from .archs.spec import ArchSpec
 from .errors import UserError
 
 logger = logging.getLogger("plksr")
 
 StateDict = Mapping[str, torch.Tensor]
-_MIXERS = {(3, 3): "DCCM", (3, 1): "CCM", (1, 3): "ICCM"}
 
 
 class CheckpointError(UserError):
@@ -51,13 +46,6 @@ class CheckpointError(UserError):
 
 HYPERPARAMETERS = "hyperparameters"  # the key (torch files) or metadata entry (safetensors) `save_weights` adds
 ARCHITECTURE = "architecture"  # the same for the network's class name
-ARCHITECTURES: dict[str, type[GlobalSkipSR]] = {"PLKSR": PLKSR, "RealPLKSR": RealPLKSR}
-# Constructor arguments the tensors of an architecture cannot show (no weights of their own); `load_model` assumes
-# their defaults for files that do not store their arguments, saying so.
-UNDETECTABLE: dict[str, tuple[str, ...]] = {"PLKSR": ("with_idt",), "RealPLKSR": ("norm_groups",)}
-# Constructor arguments that do not change what trained weights compute at inference (Core ML-friendly ops, training
-# dropout): a file may store another value than the option file that loads it.
-INTERCHANGEABLE: dict[str, tuple[str, ...]] = {"PLKSR": ("is_coreml",), "RealPLKSR": ("dropout",)}
 PARAM_KEYS = ("params_ema", "params-ema", "params")  # EMA first: BasicSR/traiNNer-redux, neosr, plain
 PREFIXES = ("module.", "netG.")
 
@@ -279,13 +267,14 @@ def _normalised(value: Any) -> Any:
 
 def _check_stored(path: str, stored: dict[str, Any], architecture: str, arguments: Mapping[str, Any]) -> None:
     """CheckpointError naming the stored architecture or the first stored constructor argument that differs from
-    the network's (`INTERCHANGEABLE` ones may differ)."""
+    the network's (the spec's `interchangeable` ones may differ)."""
     name = stored.get(ARCHITECTURE)
     if name is not None and name != architecture:
         raise CheckpointError(
             f"{path}: stores the weights of a {name}, but the network to load them is a {architecture}"
         )
-    free = INTERCHANGEABLE.get(architecture, ())
+    spec = registry.spec_named(architecture)
+    free = spec.interchangeable if spec else ()
     for key, value in (stored.get(HYPERPARAMETERS) or {}).items():
         if key in arguments and key not in free and _normalised(value) != _normalised(arguments[key]):
             raise CheckpointError(
@@ -335,134 +324,77 @@ def _holds(state: StateDict) -> str:
 
 
 def detect_architecture(state: StateDict, name: str = "state dict") -> str:
-    """'PLKSR' or 'RealPLKSR' from the block keys (`channe_mixer` vs `channel_mixer`; without blocks, the index
-    of the tail conv: RealPLKSR has a dropout slot before it)."""
-    if any(".channel_mixer." in k for k in state):
-        return "RealPLKSR"
-    if any(".channe_mixer." in k for k in state) or "feats.1.weight" in state:
-        return "PLKSR"
-    if "feats.2.weight" in state:
-        return "RealPLKSR"
-    raise CheckpointError(f"{name}: neither a PLKSR nor a RealPLKSR state dict (no feats.N.channe_mixer/channel_mixer)")
+    """The name of the one architecture of `archs.registry` that recognises `state`."""
+    return _recognise(state, name).name
+
+
+def _recognise(state: StateDict, name: str) -> ArchSpec:
+    try:
+        return registry.recognise(state, name)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def detect_config(state: StateDict, name: str = "state dict", architecture: str = "PLKSR") -> dict[str, Any]:
-    """Keyword arguments of `architecture` read from the tensors' names and shapes: PLKSR's dim, n_blocks,
-    upscaling_factor, ccm_type, kernel_size, split_ratio, lk_type, use_ea and the SparsePLK kernels; RealPLKSR's
-    dim, n_blocks, upscaling_factor, kernel_size, split_ratio, use_ea, layer_norm and dysample."""
-
-    def get(key: str) -> torch.Tensor:
-        if key not in state:
-            raise CheckpointError(f"{name}: missing {key!r}: not a {architecture} state dict")
-        return state[key]
-
-    real = architecture == "RealPLKSR"
-    mixer_key = ".channel_mixer." if real else ".channe_mixer."
-    dim = get("feats.0.weight").shape[0]
-    blocks = {int(k.split(".")[1]) for k in state if k.startswith("feats.") and mixer_key in k}
-    n_blocks = len(blocks)
-    if blocks != set(range(1, n_blocks + 1)):
-        raise CheckpointError(f"{name}: blocks {sorted(blocks)} are not numbered 1..{n_blocks}")
-    tail = n_blocks + (2 if real else 1)  # RealPLKSR has a Dropout2d slot before the tail conv
-    out_channels = get(f"feats.{tail}.weight").shape[0]
-    scale = math.isqrt(out_channels // 3)
-    if 3 * scale**2 != out_channels:
-        raise CheckpointError(f"{name}: feats.{tail} has {out_channels} outputs, not 3 x scale^2")
-    config: dict[str, Any] = {"dim": dim, "n_blocks": n_blocks, "upscaling_factor": scale}
-    block = "feats.1."
-    if real:
-        config.update(dysample="to_img.init_pos" in state, layer_norm=block + "layer_norm.weight" in state)
-    if n_blocks == 0:
-        return config
-    config["use_ea"] = block + "attn.f.0.weight" in state
-    if real:
-        weight = get(block + "lk.conv.weight")
-        config.update(kernel_size=weight.shape[-1], split_ratio=weight.shape[0] / dim)
-        return config
-    mixer = (get(block + "channe_mixer.0.weight").shape[-1], get(block + "channe_mixer.2.weight").shape[-1])
-    if mixer not in _MIXERS:
-        raise CheckpointError(f"{name}: channel mixer kernels {mixer} match none of CCM, ICCM, DCCM")
-    config["ccm_type"] = _MIXERS[mixer]
-    if block + "lk.conv.weight" in state:
-        weight = state[block + "lk.conv.weight"]
-        config.update(lk_type="PLK", kernel_size=weight.shape[-1])
-    elif block + "lk.mn_conv.weight" in state:
-        weight = state[block + "lk.mn_conv.weight"]
-        config.update(lk_type="RectSparsePLK", kernel_size=weight.shape[-2])
-    elif block + "lk.convs.0.weight" in state:
-        convs = sorted(
-            (int(k.split(".")[4]), k) for k in state if k.startswith(block + "lk.convs.") and k.endswith(".weight")
-        )
-        sizes = [state[k].shape[-1] for _, k in convs]
-        weight = state[block + "lk.convs.0.weight"]
-        config.update(lk_type="SparsePLK", sparse_kernels=tuple(sizes))
-    else:
-        raise CheckpointError(f"{name}: block 1 has no large-kernel weights (lk.conv, lk.convs.*, lk.mn_conv)")
-    config["split_ratio"] = weight.shape[0] / dim
-    return config
+    """Keyword arguments of `architecture` read from the tensors' names and shapes (its spec's `read_config`)."""
+    spec = registry.spec_named(architecture)
+    if spec is None:
+        raise CheckpointError(f"{name}: architecture {architecture!r} is not one of {', '.join(registry.names())}")
+    try:
+        return spec.read_config(state, name)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def load_model(
     source: str | StateDict, *, param_key: str | None = None, convert: bool = True, **overrides: Any
-) -> PLKSR | RealPLKSR:
-    """A PLKSR or RealPLKSR in eval mode with `source`'s weights loaded strictly. The architecture and configuration
-    are what the file stores (`save_weights` writes them), else what the tensors tell (`detect_architecture`,
-    `detect_config`).
+) -> nn.Module:
+    """A network of `archs.registry` in eval mode with `source`'s weights loaded strictly. The architecture and
+    configuration are what the file stores (`save_weights` writes them), else what the tensors tell (the spec that
+    recognises them, and its `read_config`).
 
     `overrides` set constructor arguments, above all what the tensors cannot tell (e.g. `sparse_dilations`,
     `with_idt`, `norm_groups`; the commands' `--arch-opt KEY=VALUE`); for a file without stored arguments, each of
-    `UNDETECTABLE` that is not overridden is assumed at its default with one warning line. `convert`
-    re-parameterises a PLKSR for inference (a no-op for PLK). Raises CheckpointError naming the file and the
-    mismatching keys or the argument at fault.
+    the spec's `undetectable` that is not overridden is assumed at its default with one warning line. `convert`
+    re-parameterises a network whose spec says so (PLKSR; a no-op for PLK). Raises CheckpointError naming the file
+    and the mismatching keys or the argument at fault.
     """
     name = source if isinstance(source, str) else "state dict"
     state, stored, architecture = read_checkpoint(source, param_key=param_key)
-    architecture = architecture or detect_architecture(state, name)
-    if architecture not in ARCHITECTURES:
-        raise CheckpointError(f"{name}: architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-    cls = ARCHITECTURES[architecture]
-    known = list(inspect.signature(cls).parameters)
+    spec = registry.spec_named(architecture) if architecture else _recognise(state, name)
+    if spec is None:
+        raise CheckpointError(f"{name}: architecture {architecture!r} is not one of {', '.join(registry.names())}")
     for key in overrides:
-        if key not in known:
-            raise CheckpointError(f"{name}: {architecture} has no argument {key!r} (its arguments: {', '.join(known)})")
+        if key not in spec.defaults:
+            known = ", ".join(spec.defaults)
+            raise CheckpointError(f"{name}: {spec.name} has no argument {key!r} (its arguments: {known})")
     if stored is None:
-        for key in UNDETECTABLE[architecture]:
+        for key in spec.undetectable:
             if key not in overrides:
-                default = inspect.signature(cls).parameters[key].default
                 logger.warning(
-                    f"{name}: stores no constructor arguments and its weights cannot show {key}: {key}={default!r} "
-                    f"assumed; if it was trained with another value, pass --arch-opt {key}=VALUE ({key}=... in Python)"
+                    f"{name}: stores no constructor arguments and its weights cannot show {key}: "
+                    f"{key}={spec.defaults[key]!r} assumed; if it was trained with another value, pass --arch-opt "
+                    f"{key}=VALUE ({key}=... in Python)"
                 )
-    config = {**(stored or detect_config(state, name, architecture)), **overrides}
-    if stored is None and config.get("lk_type") == "SparsePLK" and "sparse_dilations" not in overrides:
-        raise CheckpointError(
-            f"{name}: an unconverted SparsePLK checkpoint does not store its dilations: "
-            "pass sparse_dilations=(...) (and use_max_kernel, kernel_size) to load_model"
-        )
-    if (
-        stored is None
-        and config.get("lk_type") == "SparsePLK"
-        and len(config["sparse_dilations"]) != len(config["sparse_kernels"])
-    ):
-        config["use_max_kernel"] = True
-        config["sparse_kernels"] = config["sparse_kernels"][:-1]
+    config = {**(stored or detect_config(state, name, spec.name)), **overrides}
     try:
-        model = cls(**config)
-    except ValueError as err:  # an invalid argument, named by the constructor
+        config = config if stored else spec.complete(config)
+        model = spec.cls(**config)
+    except ValueError as err:  # what the tensors cannot tell, or an invalid argument, named
         raise CheckpointError(f"{name}: {err}") from None
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
         raise CheckpointError(
-            f"{name}: weights do not fit {architecture}({config}): {str(err).splitlines()[-1].strip()}"
+            f"{name}: weights do not fit {spec.name}({config}): {str(err).splitlines()[-1].strip()}"
         ) from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
-            f"{name}: weights do not match {architecture}({config}): missing {result.missing_keys[:5]}, "
+            f"{name}: weights do not match {spec.name}({config}): missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )
     model.eval()
-    return model.convert() if convert and isinstance(model, PLKSR) else model
+    return model.convert() if convert and spec.reparameterises else model
 
 
 def write_weights(

@@ -129,6 +129,15 @@ def verify_onnx(
     return checks
 
 
+def check_route(model: nn.Module, route: str, weights: str) -> None:
+    """ExportError unless the spec of `model`'s architecture (`archs.registry`) declares the export `route`."""
+    from .archs.registry import spec_of
+
+    spec = spec_of(model)
+    if spec is not None and route not in spec.exports:
+        raise ExportError(f"{weights}: {spec.name} has no {route} export (it has: {', '.join(spec.exports)})")
+
+
 def size_of(path: str) -> str:
     return f"{osp.getsize(path) / 2**20:.1f} MiB"
 
@@ -188,6 +197,7 @@ def export_coreml(
     if not path.endswith(".mlpackage"):
         raise ExportError(f"{path}: a Core ML ML program is saved as a .mlpackage folder")
     model = load_model(weights, **(arch_options or {}))
+    check_route(model, "coreml", weights)
     model.is_coreml = True
     h, w = static or (64, 64)
     traced = torch.jit.trace(model, torch.rand(1, 3, h, w))

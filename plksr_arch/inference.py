@@ -132,7 +132,7 @@ def available_memory(device: torch.device) -> int:
 class Upscaler:
     """Upscale numpy images with a PLKSR (or any `x -> x*scale` network) at the device's fastest safe precision.
 
-    `up(img)` takes an HxW or HxWxC image (uint8 or uint16, C = 1, 3 or 4, RGB(A) order) and returns the upscaled
+    `upscaler(img)` takes an HxW or HxWxC image (uint8 or uint16, C = 1, 3 or 4, RGB(A) order) and returns the upscaled
     image with the same dtype and channel layout: grey is run as RGB and averaged back, alpha is upscaled apart with
     bicubic interpolation. Under fp16/bf16 the network body runs in low precision while the global skip (the
     repeated input) is added in fp32, so precision costs no PSNR; a non-finite output (per tile) is redone in fp32

@@ -1,7 +1,7 @@
 """What plksr-arch adds to BasicSR's registries, under which names, and which other projects' names our commands read
 as ours.
 
-Additions only: each of our classes is registered under its own name (`OURS`); no entry BasicSR or another project
+Additions only: each of our classes is registered under its own name (`ours()`); no entry BasicSR or another project
 holds is replaced or removed. Registration is planned before any registry is written (every class imported, every
 name checked), so an error registers nothing, and it never raises into the host's `import basicsr`. A name another
 package already holds (the official PLKSR code registers `PLKSR` too) stays with that package: one warning line names
@@ -21,10 +21,8 @@ from typing import Any
 
 logger = logging.getLogger("plksr")
 
-# (BasicSR registry, name, module defining the class of that name)
-OURS: tuple[tuple[str, str, str], ...] = (
-    ("ARCH_REGISTRY", "PLKSR", "plksr_arch.archs.plksr_arch"),
-    ("ARCH_REGISTRY", "RealPLKSR", "plksr_arch.archs.realplksr_arch"),
+# (BasicSR registry, name, module defining the class of that name); the networks are those of `archs.registry`.
+CLASSES: tuple[tuple[str, str, str], ...] = (
     ("MODEL_REGISTRY", "PLKSRModel", "plksr_arch.models.plksr_model"),
     ("MODEL_REGISTRY", "PLKSRRealESRNetModel", "plksr_arch.models.realesr_model"),
     ("MODEL_REGISTRY", "PLKSRRealESRGANModel", "plksr_arch.models.realesr_model"),
@@ -34,6 +32,17 @@ OURS: tuple[tuple[str, str, str], ...] = (
     ("DATASET_REGISTRY", "PLKSRRealESRGANDataset", "plksr_arch.datasets.realesrgan"),
     ("LOSS_REGISTRY", "PLKSRPerceptualLoss", "plksr_arch.models.losses"),
 )
+
+
+def ours() -> list[tuple[str, str, type]]:
+    """(BasicSR registry, name, class) of everything we register: every architecture spec, then `CLASSES`."""
+    from .archs.registry import SPECS
+
+    networks = [("ARCH_REGISTRY", spec.name, spec.cls) for spec in SPECS]
+    return networks + [
+        (registry, name, getattr(importlib.import_module(module), name)) for registry, name, module in CLASSES
+    ]
+
 
 # Where an option file names a class (`model_type`, `datasets.*.type`, `train.*_opt.type`) -> {their name: ours}.
 FOREIGN_NAMES: dict[str, dict[str, str]] = {
@@ -68,14 +77,11 @@ def _clash(registry: str, name: str, held: Any) -> str:
 
 
 def register_all() -> None:
-    """Register every class of `OURS` whose name is free or held by our own class (a module reload replaces it);
+    """Register every class of `ours()` whose name is free or held by our own class (a module reload replaces it);
     record and log a clash for each name another package holds."""
     from basicsr.utils import registry as basicsr_registries
 
-    plan = [
-        (getattr(basicsr_registries, registry), registry, name, getattr(importlib.import_module(module), name))
-        for registry, name, module in OURS
-    ]
+    plan = [(getattr(basicsr_registries, registry), registry, name, cls) for registry, name, cls in ours()]
     clashes = {}
     for registry, registry_name, name, cls in plan:
         held = registry._obj_map.get(name)

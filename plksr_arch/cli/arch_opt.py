@@ -14,8 +14,8 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="constructor argument the weights cannot show (e.g. norm_groups=8 for a RealPLKSR, with_idt=true for a "
-        "PLKSR), for files that do not store theirs; repeatable",
+        help="constructor argument the weights cannot show (e.g. norm_groups=8, with_idt=true), for files that do not "
+        "store theirs; repeatable",
     )
 
 

@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--real",
         action="store_true",
-        help="real-world: RealPLKSR trained on inputs blurred, resized, noised and JPEG-compressed on the fly",
+        help="real-world: the network of demo_real.yml trained on inputs blurred, resized, noised and JPEG-compressed "
+        "on the fly",
     )
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Metrics: {osp.join(results, 'metrics.json')}  (demo took {time.time() - start:.0f} s)")
     if args.real:
         strips = sorted(glob.glob(osp.join(results, "visualization", "*", "*_strip.png")))
-        print("Strips (degraded input | bicubic | RealPLKSR | HR):", *strips, sep="\n  ")
+        print(f"Strips (degraded input | bicubic | {plan.tier.label} | HR):", *strips, sep="\n  ")
     gain = psnr_gain(report)
     what = f"{plan.tier.label} x{args.scale} after {plan.total_iter} iterations"
     photos = "degraded held-out photos" if args.real else "held-out photos"

@@ -13,7 +13,7 @@ LIBRARIES = ("plksr_arch.export",)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="export weights to ONNX (verified with onnxruntime) or Core ML")
-    parser.add_argument("weights", help="PLKSR/RealPLKSR weights in any layout `plksr infer` reads")
+    parser.add_argument("weights", help="weights in any layout `plksr infer` reads")
     parser.add_argument("-o", "--output", required=True, help="model.onnx, or model.mlpackage with --format coreml")
     parser.add_argument("--format", choices=["onnx", "coreml"], help="default: from the output's extension")
     parser.add_argument("--fp16", action="store_true", help="ONNX: fp16 weights, input and output (Core ML: always)")
@@ -39,7 +39,7 @@ def _static(text: str | None) -> tuple[int, int] | None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model
     from ..errors import UserError
-    from ..export import export_coreml, export_onnx, size_of, verify_onnx
+    from ..export import check_route, export_coreml, export_onnx, size_of, verify_onnx
 
     fmt = args.format or ("coreml" if args.output.endswith((".mlpackage", ".mlmodel")) else "onnx")
     if fmt == "onnx" and not args.output.endswith(".onnx"):
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(report)
         return 0
     model = load_model(args.weights, **options)
+    check_route(model, "onnx", args.weights)
     export_onnx(model, args.output, fp16=args.fp16, opset=args.opset, static=static)
     checks = verify_onnx(model, args.output, fp16=args.fp16, static=static)
     shapes = "static " + "x".join(map(str, static)) if static else "dynamic batch/height/width"

@@ -133,6 +133,9 @@ def plot(report: dict, path: str) -> list[str]:
             here[r["label"]] = (r["latency_ms"], psnr, r["peak_mib"])
     if not here:
         raise UserError(f"none of the measured models is in the paper's tables at x{scale}: nothing to plot")
+    from ..archs.registry import presets
+
+    ours = set(presets())  # the points are models, by name
     palette = plt.get_cmap("tab20").colors
     colours = {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys([*published, *here]))}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -140,7 +143,7 @@ def plot(report: dict, path: str) -> list[str]:
     for ax, points, where, unit in panels:
         largest = max(p[2] for p in points.values()) or 1.0
         for name, (ms, psnr, memory) in points.items():
-            bold = name.startswith("PLKSR")
+            bold = name in ours
             ax.scatter(ms, psnr, s=40 + 1500 * memory / largest, alpha=0.6, color=colours[name])
             weight = "bold" if bold else "normal"
             ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(6, 6), fontweight=weight)

@@ -31,22 +31,11 @@ class ReferenceFileError(UserError):
 
 
 def released_variant(network: Mapping[str, Any] | Any) -> str | None:
-    """'PLKSR' or 'PLKSR-tiny' when `network` (a `network_g` mapping, or a built network with `hyperparameters`)
-    is that released configuration."""
-    from ..archs.plksr_arch import PRESETS, plksr_defaults
+    """The paper's preset (e.g. 'PLKSR' or 'PLKSR-tiny') that `network` (a `network_g` mapping, or a built network
+    with `hyperparameters`) is, from `archs.registry`; None for any other configuration."""
+    from ..archs.registry import paper_preset_of
 
-    if isinstance(network, Mapping):
-        kind, kwargs = network.get("type"), {k: v for k, v in network.items() if k != "type"}
-    else:
-        kind, kwargs = type(network).__name__, getattr(network, "hyperparameters", {})
-    if kind != "PLKSR":
-        return None
-    defaults = plksr_defaults()
-    given = {**defaults, **kwargs}
-    for name, preset in PRESETS.items():
-        if given == {**defaults, **preset, "upscaling_factor": given["upscaling_factor"]}:
-            return name
-    return None
+    return paper_preset_of(network)
 
 
 def train_set(*hints: str | None) -> str:

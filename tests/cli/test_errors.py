@@ -23,8 +23,8 @@ CASES = {
     "infer": (["{tmp}/w.pth", "{tmp}", "-o", "{tmp}/out"], "{tmp}/w.pth: no such weights file"),
     "bench": (
         ["--models", "PLKSR-huge", "--json", "{tmp}/b.json"],
-        "models: PLKSR-huge unknown (known: PLKSR, PLKSR-tiny, SwinIR-light, EDSR-baseline, EDSR, OmniSR, CRAFT, "
-        "SRFormer-light, DITN-real, SAFMN)",
+        "models: PLKSR-huge unknown (known: PLKSR, PLKSR-tiny, RealPLKSR, SwinIR-light, EDSR-baseline, EDSR, OmniSR, "
+        "CRAFT, SRFormer-light, DITN-real, SAFMN)",
     ),
     "convert": (["{tmp}/w.pth", "{tmp}/o.safetensors"], "{tmp}/w.pth: no such weights file"),
     "export": (["{tmp}/w.pth", "-o", "{tmp}/m.onnx"], "{tmp}/w.pth: no such weights file"),

@@ -84,7 +84,9 @@ def test_load_model_refuses_pickled_objects_and_bad_weights(tmp_path: Path) -> N
         load_model(str(evil))
     with pytest.raises(FileNotFoundError, match="nope.pth: no such weights file"):
         load_model(str(tmp_path / "nope.pth"))
-    with pytest.raises(CheckpointError, match="state dict: neither a PLKSR nor a RealPLKSR state dict"):
+    with pytest.raises(
+        CheckpointError, match=r"state dict: not the weights of one of PLKSR, RealPLKSR \(recognised: none\)"
+    ):
         load_model({"conv.weight": torch.zeros(1)})
     with pytest.raises(CheckpointError, match="missing 'feats.0.weight': not a PLKSR state dict"):
         load_model({"feats.1.channe_mixer.0.weight": torch.zeros(1)})

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 from plksr_arch import PLKSR, PLKSRModel
-from plksr_arch.registration import OURS
+from plksr_arch.registration import ours
 
 from ..conftest import PLKSR as PLKSR_COMMAND
 from ..conftest import REPO, make_pairs, run_python, train_options, write_yaml
 
-OUR_NAMES = {registry: sorted(name for r, name, _ in OURS if r == registry) for registry, _, _ in OURS}
+OUR_NAMES = {registry: sorted(name for r, name, _ in ours() if r == registry) for registry, _, _ in ours()}
 
 
 @functools.cache
@@ -101,9 +101,8 @@ def test_official_checkpoint_loads_strictly_through_basicsr(tmp_path, wrap: str)
 def test_import_registers_our_names_only() -> None:
     from basicsr.utils import registry
 
-    for registry_name, name, module in OURS:
-        held = getattr(registry, registry_name).get(name)
-        assert (held.__name__, held.__module__) == (name, module)
+    for registry_name, name, cls in ours():
+        assert getattr(registry, registry_name).get(name) is cls and cls.__name__ == name
     assert registry.ARCH_REGISTRY.get("PLKSR") is PLKSR and registry.MODEL_REGISTRY.get("PLKSRModel") is PLKSRModel
     for name in ("ESRModel", "RealESRNetModel", "RealESRGANModel"):
         assert name not in registry.MODEL_REGISTRY
@@ -120,6 +119,8 @@ def test_reloading_the_modules_registers_the_reloaded_classes() -> None:
         "old = A.get('PLKSR'), M.get('PLKSRModel')\n"
         "for _ in range(2):\n"
         "    arch = importlib.reload(sys.modules['plksr_arch.archs.plksr_arch'])\n"
+        "    for name in ('plksr_arch.archs.plksr_spec', 'plksr_arch.archs.registry'):\n"
+        "        importlib.reload(sys.modules[name])\n"
         "    model = importlib.reload(sys.modules['plksr_arch.models.plksr_model'])\n"
         "    importlib.reload(sys.modules['plksr_arch.registration']).register_all()\n"
         "    assert A.get('PLKSR') is arch.PLKSR and M.get('PLKSRModel') is model.PLKSRModel\n"
@@ -193,7 +194,7 @@ def test_a_name_held_by_another_package_stays_with_it(tmp_path: Path) -> None:
 def test_a_failing_registration_never_breaks_the_hosts_import_of_basicsr() -> None:
     code = (
         "import plksr_arch, plksr_arch.registration as r\n"
-        "r.OURS = r.OURS + (('ARCH_REGISTRY', 'Missing', 'no_such_module'),)\n"
+        "r.CLASSES = r.CLASSES + (('ARCH_REGISTRY', 'Missing', 'no_such_module'),)\n"
         "import basicsr\n"
         "from basicsr.utils.registry import ARCH_REGISTRY as A\n"
         "print('PLKSR' in A)\n"
