@@ -8,15 +8,14 @@
   13x13 32 ms and 18 ms (L = 64).
   Whether it wins is measured per kernel shape and precision (`large_kernel_route`): on CPUs whose bf16
   convolutions run on AMX the direct kernel may be faster, and on GPUs cuDNN's is, so only CPUs consider it.
-- **Compiled forward** (`CompiledForward`): `torch.compile` of the whole pass, with inductor's weight freezing on
-  the CPU (oneDNN convolutions with fused post-ops) and CUDA graphs on GPUs (`mode="reduce-overhead"`), one
-  compiled graph per input size, each compilation timed and logged.
+
+The other faster route, `inference.CompiledForward` (`torch.compile` of the whole mixed-precision pass), lives with
+that pass.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 import torch
 import torch.nn.functional as F
@@ -175,49 +174,3 @@ def accelerate(model: nn.Module, precision: str, device: torch.device, large_ker
                 setattr(parent, child_name, SpectralConv2d(child))
             chosen[f"{name}.{child_name}" if name else child_name] = route
     return chosen
-
-
-class _MixedPass(nn.Module):
-    """One inference pass of `net` with its body in `dtype` (see `inference.mixed_precision_forward`), as a module
-    that `torch.compile` can freeze."""
-
-    def __init__(self, net: nn.Module, dtype: torch.dtype | None) -> None:
-        super().__init__()
-        self.net, self.dtype = net, dtype
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .inference import mixed_precision_forward
-
-        return mixed_precision_forward(self.net, x, self.dtype)
-
-
-class CompiledForward:
-    """`torch.compile` of a network's inference pass in one precision, one graph per input shape.
-
-    CPU: inductor with weight freezing, so convolutions become oneDNN kernels with fused post-ops. CUDA:
-    `mode="reduce-overhead"` (CUDA graphs; outputs are cloned, as a graph's output buffer is reused by its next
-    replay). The first call of each input shape compiles; its time is kept in `warmups` and logged. Meant for
-    inputs of one size (video frames, a bench): each new size compiles again.
-    """
-
-    def __init__(self, net: nn.Module, precision: str, device: torch.device) -> None:
-        self.device = device
-        mode = "reduce-overhead" if device.type == "cuda" else None
-        self._compiled = torch.compile(_MixedPass(net, autocast_dtype(precision)), mode=mode, dynamic=False)
-        self.warmups: dict[tuple[int, ...], float] = {}
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        import torch._inductor.config as inductor_config
-
-        shape = tuple(x.shape)
-        tick = time.perf_counter()
-        with inductor_config.patch(freezing=True):
-            y = self._compiled(x)
-        if self.device.type == "cuda":
-            y = y.clone()
-        if shape not in self.warmups:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            self.warmups[shape] = time.perf_counter() - tick
-            logger.info(f"torch.compile for input {'x'.join(map(str, shape))}: {self.warmups[shape]:.1f} s")
-        return y

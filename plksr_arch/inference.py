@@ -9,6 +9,7 @@ import copy
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .accel import CompiledForward, accelerate
+from .accel import accelerate
 from .errors import UserError
 from .runtime import autocast_dtype, inference_memory_format, resolve_device, resolve_precision
 
@@ -115,6 +116,50 @@ def mixed_precision_forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype 
         return net.mixed_forward(x, dtype)
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
         return net(x).float()
+
+
+class _MixedPass(nn.Module):
+    """One inference pass of `net` with its body in `dtype` (see `mixed_precision_forward`), as a module
+    that `torch.compile` can freeze."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.net, self.dtype = net, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mixed_precision_forward(self.net, x, self.dtype)
+
+
+class CompiledForward:
+    """`torch.compile` of a network's inference pass in one precision, one graph per input shape.
+
+    CPU: inductor with weight freezing, so convolutions become oneDNN kernels with fused post-ops. CUDA:
+    `mode="reduce-overhead"` (CUDA graphs; outputs are cloned, as a graph's output buffer is reused by its next
+    replay). The first call of each input shape compiles; its time is kept in `warmups` and logged. Meant for
+    inputs of one size (video frames, a bench): each new size compiles again.
+    """
+
+    def __init__(self, net: nn.Module, precision: str, device: torch.device) -> None:
+        self.device = device
+        mode = "reduce-overhead" if device.type == "cuda" else None
+        self._compiled = torch.compile(_MixedPass(net, autocast_dtype(precision)), mode=mode, dynamic=False)
+        self.warmups: dict[tuple[int, ...], float] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch._inductor.config as inductor_config
+
+        shape = tuple(x.shape)
+        tick = time.perf_counter()
+        with inductor_config.patch(freezing=True):
+            y = self._compiled(x)
+        if self.device.type == "cuda":
+            y = y.clone()
+        if shape not in self.warmups:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.warmups[shape] = time.perf_counter() - tick
+            logger.info(f"torch.compile for input {'x'.join(map(str, shape))}: {self.warmups[shape]:.1f} s")
+        return y
 
 
 def available_memory(device: torch.device) -> int:
