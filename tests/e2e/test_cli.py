@@ -284,7 +284,14 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     reference = "PLKSR (reference: fp32, NCHW, eager)"
     assert [r["label"] for r in report["results"]] == ["PLKSR", reference, "EDSR-baseline"]
     assert [r["model"] for r in report["results"]] == ["PLKSR", "PLKSR", "EDSR-baseline"]
-    assert all(r["latency_ms"] > 0 and r["gflops"] > 0 and r["peak_mib"] > 0 for r in report["results"])
+    # Parameters and FLOPs per HD image are the networks' (PLKSR x4: the paper's model), whatever the machine
+    assert [(r["params"], r["gflops"]) for r in report["results"]] == [
+        (7_386_096, pytest.approx(849.7815552)),
+        (7_386_096, pytest.approx(849.7815552)),
+        (1_517_571, pytest.approx(228.4609536)),
+    ]
+    for r in report["results"]:  # each rate is the network's work over its measured latency
+        assert r["tflops"] == pytest.approx(r["gflops"] / r["latency_ms"]) and r["peak_mib"] > 0
     assert "Limit (3x3 conv 256->256 at 128x128, channels_last): fp32" in proc.stdout and "| PLKSR |" in proc.stdout
     latency = {r["label"]: r["latency_ms"] for r in report["results"]}
     expected = {name: latency[name] / latency["PLKSR"] for name in (reference, "EDSR-baseline")}

@@ -7,6 +7,7 @@ import torch
 
 from plksr_arch.benchmark import SPANDREL_PEERS, bench, peers
 from plksr_arch.errors import UserError
+from plksr_arch.measure import count_flops
 
 # Parameters at x4 of the configurations the methods' papers (and the PLKSR paper's tables) use.
 PARAMS_X4 = {
@@ -59,7 +60,12 @@ def test_bench_rows_limit_and_compiled_first_call(monkeypatch) -> None:
     report = bench(["PLKSR"], torch.device("cpu"), scale=2, warmup=0, runs=1, log=lambda line: None, compile=True)
     rows = {r["label"]: r for r in report["results"]}
     assert list(rows) == ["PLKSR", "PLKSR (reference: fp32, NCHW, eager)", "PLKSR (torch.compile)"]
-    assert rows["PLKSR (torch.compile)"]["first_call_s"] > 0 and rows["PLKSR"]["first_call_s"] == 0
+    compiled = rows["PLKSR (torch.compile)"]
+    assert compiled["first_call_s"] * 1000 > compiled["latency_ms"]  # the first call compiles
+    assert rows["PLKSR"]["first_call_s"] == 0
     assert report["limit"] == "3x3 conv 256->256 at 128x128, channels_last" and report["limit_tflops"]["fp32"] > 0
+    flops = count_flops(PLKSR(**net, upscaling_factor=2), torch.rand(1, 3, 24, 32))
     for row in rows.values():
+        assert row["gflops"] == pytest.approx(flops / 1e9)
+        assert row["tflops"] == pytest.approx(row["gflops"] / row["latency_ms"])  # GFLOP per ms = TFLOP/s
         assert row["limit_share"] == pytest.approx(row["tflops"] / report["limit_tflops"][row["mode"]])
