@@ -230,16 +230,30 @@ def test_demo_recipe_validates_for_every_tier(precision: str) -> None:
         validate(test_options(data, 4, "w.pth", tier), "demo.yml", is_train=False, check_paths=False)
 
 
-def test_project_keys_are_declared_once_with_types_defaults_and_docs() -> None:
+def test_project_keys_are_declared_once_with_types_defaults_and_docs(tmp_path, data) -> None:
+    """Every key PLKSRModel declares (top level, `val.*`, `train.*`) has a doc, validates at its default, and a value
+    of another type is a one-line error naming the key and the declared types."""
     from dataclasses import fields
 
-    from plksr_arch import PLKSRModel
-    from plksr_arch.options import ModelKeys, TestKeys, TrainKeys, model_schema, read_keys
+    from plksr_arch.options import ModelKeys, TestKeys, TrainKeys, read_keys
 
-    top = model_schema(PLKSRModel)
-    for kind, schema in ((ModelKeys, top), (TestKeys, top["val"]), (TrainKeys, top["train"])):
+    val = make_pairs(tmp_path / "val", 1, 2)
+    for kind, section in ((ModelKeys, None), (TestKeys, "val"), (TrainKeys, "train")):
         for f in fields(kind):
-            assert schema[f.name] == f.metadata["types"] and f.metadata["doc"]
+            assert f.metadata["doc"], f.name
+            where = f"{section}.{f.name}" if section else f.name
+            for value, valid in ((f.default, True), ([1, 2], False)):
+                opt = train_options(data, val)
+                (opt[section] if section else opt)[f.name] = value
+                path = write_yaml(tmp_path / "o.yml", opt)
+                if valid:
+                    loaded = load_options(str(path), is_train=True, root=str(tmp_path), check_paths=False)
+                    assert getattr(read_keys(kind, loaded[section] if section else loaded), f.name) == f.default
+                    continue
+                with pytest.raises(OptionsError) as raised:
+                    load_options(str(path), is_train=True, root=str(tmp_path), check_paths=False)
+                assert str(raised.value).startswith(f"{path}: {where}: expected "), str(raised.value)
+                assert str(raised.value).endswith(", got [1, 2]")
     assert read_keys(TestKeys, None) == TestKeys() and TestKeys().tile_overlap == 16
     assert read_keys(TestKeys, {"tile": 64, "save_img": True}) == TestKeys(tile=64)  # BasicSR's own keys ignored
     assert read_keys(ModelKeys, {"use_amp": True, "name": "x"}).use_amp is True
