@@ -152,7 +152,7 @@ def peers(scale: int) -> dict[str, Callable[[], nn.Module]]:
     from .archs.registry import presets
 
     return {
-        **{label: functools.partial(spec.build, preset, scale) for label, (spec, preset) in presets().items()},
+        **{label: functools.partial(spec.build, label, scale) for label, spec in presets().items()},
         # SwinIR-light: the configuration of the SwinIR paper's lightweight model.
         "SwinIR-light": lambda: WindowPadded(
             SwinIR(upscale=scale, window_size=8, **LIGHT_SWIN),

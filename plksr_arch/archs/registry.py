@@ -14,6 +14,7 @@ SPECS: list[ArchSpec] = [plksr_spec.SPEC, realplksr_spec.SPEC]
 
 
 def names() -> list[str]:
+    """The registry names, in the list's order."""
     return [spec.name for spec in SPECS]
 
 
@@ -35,9 +36,9 @@ def recognise(state: StateDict, name: str = "state dict") -> ArchSpec:
     return found[0]
 
 
-def presets() -> dict[str, tuple[ArchSpec, str]]:
-    """Every preset of every spec: its label -> (spec, preset)."""
-    return {preset: (spec, preset) for spec in SPECS for preset in spec.presets}
+def presets() -> dict[str, ArchSpec]:
+    """Every preset of every spec (its name is its label in `plksr bench`) -> its spec."""
+    return {preset: spec for spec in SPECS for preset in spec.presets}
 
 
 def paper_preset_of(network: Mapping[str, Any] | nn.Module) -> str | None:

@@ -6,6 +6,7 @@ Weights loading, conversion, export, inference, the bench, registration and the 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,8 +55,6 @@ class ArchSpec:
     defaults: Mapping[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import inspect
-
         parameters = inspect.signature(self.cls).parameters.values()
         object.__setattr__(self, "defaults", {p.name: p.default for p in parameters if p.default is not p.empty})
 
