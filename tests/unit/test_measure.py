@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
 from plksr_arch.measure import conv_limit_tflops, count_flops, time_runs
@@ -38,4 +39,18 @@ def test_rss_peak_sees_a_large_allocation_and_the_limit_is_positive() -> None:
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert 60 < float(proc.stdout) < 200  # the 64 MiB tensor, and not much more
-    assert conv_limit_tflops(CPU, "fp32", runs=1) > 0
+
+
+def test_conv_limit_is_the_convolutions_flops_over_its_median_time(monkeypatch) -> None:
+    """256 -> 256 channels, 3x3, 128x128 in channels_last: 19.33 GFLOPs; at a median of 10 ms, 1.933 TFLOP/s."""
+    import plksr_arch.measure as measure
+
+    seen = []
+
+    def timed(run, device, warmup, runs) -> float:
+        seen.append(run().shape)
+        return 10.0
+
+    monkeypatch.setattr(measure, "time_runs", timed)
+    assert conv_limit_tflops(CPU, "fp32", runs=1) == pytest.approx(2 * 256 * 256 * 9 * 128 * 128 / 0.010 / 1e12)
+    assert seen == [torch.Size([1, 256, 128, 128])]
