@@ -644,6 +644,12 @@ def read_yaml(path: str) -> dict:
     return opt
 
 
+def yaml_value(text: str) -> Any:
+    """A value given on the command line, read as in option files (`2e-4` a float, `[1, 2]` a list); raises
+    yaml.YAMLError."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def apply_overrides(opt: dict, overrides: Iterable[str], source: str) -> None:
     """Apply `key:sub:key=value` overrides (values parsed as YAML); the result is validated afterwards."""
     for entry in overrides:
@@ -656,7 +662,7 @@ def apply_overrides(opt: dict, overrides: Iterable[str], source: str) -> None:
             if not isinstance(node.get(key), dict):
                 raise OptionsError(f"{source}: --force_yml {entry!r}: {'.'.join(parents[: i + 1])} is not a mapping")
             node = node[key]
-        node[leaf] = yaml.load(value, Loader=_Loader)  # noqa: S506
+        node[leaf] = yaml_value(value)
 
 
 _adopted: set[tuple[str, str]] = set()  # (their name, ours) already logged by this process

@@ -20,8 +20,11 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def parse(entries: list[str]) -> dict[str, Any]:
-    """`{KEY: VALUE}` with VALUE read as YAML (8, true, [1, 2]); a UserError naming an entry without `=`."""
+    """`{KEY: VALUE}` with VALUE read as in option files (8, true, 2e-1, [1, 2]); a UserError naming an entry without
+    `=`."""
     import yaml
+
+    from ..options import yaml_value
 
     options = {}
     for entry in entries:
@@ -29,7 +32,7 @@ def parse(entries: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"--arch-opt {entry!r}: expected KEY=VALUE, e.g. norm_groups=8")
         try:
-            options[key.strip()] = yaml.safe_load(value)
+            options[key.strip()] = yaml_value(value)
         except yaml.YAMLError:
             raise UserError(f"--arch-opt {entry!r}: {value!r} is not a YAML value") from None
     return options
