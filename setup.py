@@ -17,7 +17,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["plksr_arch", "plksr_arch.*"]),
-    package_data={"plksr_arch": ["data/*.yml"]},
+    package_data={"plksr_arch": ["resources/*.yml"]},
     install_requires=[
         "basicsr==1.4.2",
         "torch>=2.1",

@@ -1,5 +1,5 @@
 """How many iterations a demo network needs to beat bicubic: the measurement behind the `floor` of each tier in
-plksr_arch/data/demo.yml.
+plksr_arch/resources/demo.yml.
 
 Trains one PLKSR configuration on the demo's photos (the same sub-images `plksr demo` builds, random crops, flips and
 rotations, Adam, L1, linear warm-up then cosine or constant learning rate, fp32) in a plain loop without BasicSR's
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from plksr_arch.archs.plksr_arch import PLKSR
-from plksr_arch.data.demo import build_dataset
-from plksr_arch.runtime import describe
+from plksr_arch.data.photos import build_dataset
+from plksr_arch.runtime.device import describe
 
 
 def _images(folder: str) -> list[np.ndarray]:

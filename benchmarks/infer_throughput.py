@@ -38,7 +38,7 @@ def frames(folder: str, count: int, size: tuple[int, int]) -> list[str]:
 
 def sequential(upscaler, files: list[str], outdir: str) -> float:
     """The loop `plksr infer` ran before: read, upscale, write, one image at a time; seconds."""
-    from plksr_arch.pipeline import swap_rb
+    from plksr_arch.inference.folders import swap_rb
 
     os.makedirs(outdir, exist_ok=True)
     start = time.perf_counter()
@@ -51,10 +51,10 @@ def sequential(upscaler, files: list[str], outdir: str) -> float:
 def main() -> None:
     import torch
 
-    from plksr_arch.benchmark import input_size, peers
+    from plksr_arch.bench.protocol import input_size, peers
     from plksr_arch.cli.infer import GPU_BATCH
-    from plksr_arch.inference import Upscaler
-    from plksr_arch.pipeline import upscale_files
+    from plksr_arch.inference.folders import upscale_files
+    from plksr_arch.inference.upscaler import Upscaler
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdir")

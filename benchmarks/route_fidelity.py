@@ -20,8 +20,8 @@ import numpy as np
 def main() -> None:
     import torch
 
-    from plksr_arch.checkpoint import load_model
-    from plksr_arch.inference import Upscaler
+    from plksr_arch.inference.upscaler import Upscaler
+    from plksr_arch.weights.read import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights")

@@ -30,7 +30,7 @@ def build(root: Path, **top) -> object:
     """A PLKSRModel for PLKSR-tiny x4 on the CPU, through BasicSR's build_model and our option validation."""
     from basicsr.models import build_model
 
-    from plksr_arch.options import load_options
+    from plksr_arch.training.options import load_options
 
     for folder, size in (("GT", 192), ("LR", 48)):
         (root / folder).mkdir(exist_ok=True)
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--bf16-steps", type=int, default=1, help="timed steps for bf16 (slow where emulated)")
     args = parser.parse_args()
 
-    from plksr_arch.runtime import describe
+    from plksr_arch.runtime.device import describe
 
     print(f"{describe(torch.device('cpu'))}, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
     batch = {"lq": torch.rand(8, 3, 48, 48), "gt": torch.rand(8, 3, 192, 192)}

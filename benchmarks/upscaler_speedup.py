@@ -19,8 +19,8 @@ import time
 def main() -> None:
     import torch
 
-    from plksr_arch.benchmark import input_size, peers
-    from plksr_arch.inference import Upscaler
+    from plksr_arch.bench.protocol import input_size, peers
+    from plksr_arch.inference.upscaler import Upscaler
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=7)

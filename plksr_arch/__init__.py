@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import _compat
-from .version import __version__
+from plksr_arch import _compat
+from plksr_arch.version import __version__
 
 _compat.install()
 
@@ -25,9 +25,9 @@ _PUBLIC = {
     "plksr_tiny": "archs",
     "RealPLKSR": "archs",
     "realplksr": "archs",
-    "load_model": "checkpoint",
-    "Upscaler": "inference",
-    "PLKSRModel": "models",
+    "load_model": "weights.read",
+    "Upscaler": "inference.upscaler",
+    "PLKSRModel": "training.models",
 }
 
 __all__ = [

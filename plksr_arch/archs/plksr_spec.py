@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .plksr_arch import PLKSR, PRESETS
-from .spec import ArchSpec, StateDict, global_skip_config, required
+from plksr_arch.archs.plksr_arch import PLKSR, PRESETS
+from plksr_arch.archs.spec import ArchSpec, StateDict, global_skip_config, required
 
 MIXERS = {(3, 3): "DCCM", (3, 1): "CCM", (1, 3): "ICCM"}  # kernel sizes of channe_mixer.0 and .2
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .plksr_arch import (
+from plksr_arch.archs.plksr_arch import (
     EA,
     GlobalSkipSR,
     PLKConv2d,

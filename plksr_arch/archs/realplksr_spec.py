@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .realplksr_arch import RealPLKSR
-from .spec import ArchSpec, StateDict, global_skip_config, required
+from plksr_arch.archs.realplksr_arch import RealPLKSR
+from plksr_arch.archs.spec import ArchSpec, StateDict, global_skip_config, required
 
 
 def recognises(state: StateDict) -> bool:

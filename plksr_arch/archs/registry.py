@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from . import plksr_spec, realplksr_spec
-from .spec import ArchSpec, StateDict
+from plksr_arch.archs import plksr_spec, realplksr_spec
+from plksr_arch.archs.spec import ArchSpec, StateDict
 
 SPECS: list[ArchSpec] = [plksr_spec.SPEC, realplksr_spec.SPEC]
 

@@ -18,8 +18,8 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 
-from ..errors import USER_ERROR, UserError
-from . import bench, convert, demo, export, infer, plot, prepare, table, test, train
+from plksr_arch.cli import bench, convert, demo, export, infer, plot, prepare, table, test, train
+from plksr_arch.errors import USER_ERROR, UserError
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 

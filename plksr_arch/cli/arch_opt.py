@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UserError
+from plksr_arch.errors import UserError
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def parse(entries: list[str]) -> dict[str, Any]:
     `=`."""
     import yaml
 
-    from ..options import yaml_value
+    from plksr_arch.training.options import yaml_value
 
     options = {}
     for entry in entries:

@@ -13,7 +13,7 @@ DEFAULT_MODELS = "PLKSR,PLKSR-tiny,SwinIR-light,EDSR-baseline"
 PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,DITN-real,SAFMN"
 
 # What `plksr bench` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.benchmark",)
+LIBRARIES = ("plksr_arch.bench.protocol",)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,10 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from ..benchmark import bench
-    from ..errors import UserError
-    from ..evaluation.efficiency import paper_comparison, paper_table, plot, table
-    from ..runtime import resolve_device
+    from plksr_arch.bench.protocol import bench
+    from plksr_arch.errors import UserError
+    from plksr_arch.evaluation.efficiency import paper_comparison, paper_table, plot, table
+    from plksr_arch.runtime.device import resolve_device
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise UserError("--plot needs matplotlib: pip install 'plksr-arch[plot]'")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import arch_opt
+from plksr_arch.cli import arch_opt
 
 # What `plksr convert` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.checkpoint",)
+LIBRARIES = ("plksr_arch.weights.read",)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import ema_key, load_model, save_weights
-    from ..errors import UserError
+    from plksr_arch.errors import UserError
+    from plksr_arch.weights.read import ema_key, load_model
+    from plksr_arch.weights.write import save_weights
 
     if not args.output.endswith((".pth", ".pt", ".safetensors")):
         raise UserError(f"{args.output}: the output must end in .pth, .pt or .safetensors")

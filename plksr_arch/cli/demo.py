@@ -9,10 +9,14 @@ import os.path as osp
 import sys
 import time
 
-from ..errors import UserError
+from plksr_arch.errors import UserError
 
 # What `plksr demo` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.demo", "plksr_arch.train", "plksr_arch.test")
+LIBRARIES = (
+    "plksr_arch.training.demo_pipeline",
+    "plksr_arch.training.train_pipeline",
+    "plksr_arch.training.test_pipeline",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--scale 3: --real supports x2 and x4 (Real-ESRGAN's degradation)")
     import torch
 
-    from ..demo import psnr_gain, run_demo
-    from ..evaluation.report import format_table
+    from plksr_arch.evaluation.report import format_table
+    from plksr_arch.training.demo_pipeline import psnr_gain, run_demo
 
     if args.threads:
         torch.set_num_threads(args.threads)

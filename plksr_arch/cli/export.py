@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import arch_opt
+from plksr_arch.cli import arch_opt
 
 # What `plksr export` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.export",)
+LIBRARIES = ("plksr_arch.export.onnx_export",)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _static(text: str | None) -> tuple[int, int] | None:
-    from ..errors import UserError
+    from plksr_arch.errors import UserError
 
     if text is None:
         return None
@@ -37,9 +37,10 @@ def _static(text: str | None) -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_model
-    from ..errors import UserError
-    from ..export import check_route, export_coreml, export_onnx, size_of, verify_onnx
+    from plksr_arch.errors import UserError
+    from plksr_arch.export.coreml_export import export_coreml
+    from plksr_arch.export.onnx_export import check_route, export_onnx, size_of, verify_onnx
+    from plksr_arch.weights.read import load_model
 
     fmt = args.format or ("coreml" if args.output.endswith((".mlpackage", ".mlmodel")) else "onnx")
     if fmt == "onnx" and not args.output.endswith(".onnx"):

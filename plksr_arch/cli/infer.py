@@ -8,8 +8,8 @@ import os
 import os.path as osp
 import sys
 
-from ..errors import UserError
-from . import arch_opt
+from plksr_arch.cli import arch_opt
+from plksr_arch.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
@@ -20,11 +20,11 @@ GPU_BATCH = 8
 SOME_FAILED = 1
 
 # What `plksr infer` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.inference", "plksr_arch.pipeline")
+LIBRARIES = ("plksr_arch.inference.upscaler", "plksr_arch.inference.folders")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..runtime import LARGE_KERNEL_ROUTES, PRECISIONS
+    from plksr_arch.runtime.device import LARGE_KERNEL_ROUTES, PRECISIONS
 
     parser = sub.add_parser("infer", help="upscale images (files, folders, globs) with PLKSR weights")
     parser.add_argument("weights", help="PLKSR weights: BasicSR .pth (params/params_ema), raw state dict, safetensors")
@@ -70,8 +70,8 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..inference import Upscaler
-    from ..pipeline import upscale_files
+    from plksr_arch.inference.folders import upscale_files
+    from plksr_arch.inference.upscaler import Upscaler
 
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
     if args.batch is not None and args.batch < 1:

@@ -14,8 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..evaluation.curves import parse_logs, plot_curves, training_logs
+    from plksr_arch.errors import UserError
+    from plksr_arch.evaluation.curves import parse_logs, plot_curves, training_logs
 
     logs = training_logs(args.run_dir)
     if importlib.util.find_spec("matplotlib") is None:

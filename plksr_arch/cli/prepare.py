@@ -38,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.prepare import list_images, prepare_dataset, prepare_real, tiling_problem
-    from ..errors import UserError
+    from plksr_arch.data.prepare import list_images, prepare_dataset, prepare_real, tiling_problem
+    from plksr_arch.errors import UserError
 
     if args.multiscale and not args.real:
         raise UserError("--multiscale: only with --real")
@@ -82,9 +82,9 @@ def _degraded_val(args: argparse.Namespace, paths: list[str]) -> dict[str, str]:
     import os.path as osp
     from functools import partial
 
-    from ..data.degrade import degraded_pairs
-    from ..data.prepare import build_once, sources
-    from ..errors import UserError
+    from plksr_arch.data.prepare import build_once, sources
+    from plksr_arch.errors import UserError
+    from plksr_arch.training.degrade import degraded_pairs
 
     results = {}
     for scale in args.scales or [4]:

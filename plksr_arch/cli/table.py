@@ -7,7 +7,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..evaluation.report import FORMATS
+    from plksr_arch.evaluation.report import FORMATS
 
     parser = sub.add_parser("table", help="merge results/<name> folders of `plksr test` into one PSNR/SSIM table")
     parser.add_argument("results", nargs="*", help="results folders (or metrics.json files); none with --paper")
@@ -25,9 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..evaluation import paper
-    from ..evaluation.report import RENDER, load_report, merge_rows
+    from plksr_arch.errors import UserError
+    from plksr_arch.evaluation import paper
+    from plksr_arch.evaluation.report import RENDER, load_report, merge_rows
 
     if not args.results and args.paper is None:
         raise UserError("give results folders, --paper, or both")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 
-from .train import add_basicsr_arguments
+from plksr_arch.cli.train import add_basicsr_arguments
 
 # What `plksr test` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.test",)
+LIBRARIES = ("plksr_arch.training.test_pipeline",)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import test
-    from ..evaluation.report import caption, format_table
+    from plksr_arch.evaluation.report import caption, format_table
+    from plksr_arch.training import test_pipeline as test
 
     report = test.run(args.opt, overrides=args.force_yml, launcher=args.launcher, debug=args.debug)
     print(caption(report))

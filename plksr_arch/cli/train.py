@@ -6,7 +6,7 @@ import argparse
 import sys
 
 # What `plksr train` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.train",)
+LIBRARIES = ("plksr_arch.training.train_pipeline",)
 
 
 def add_basicsr_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import train
+    from plksr_arch.training import train_pipeline as train
 
     try:
         weights = train.run(

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import UserError
+from plksr_arch.errors import UserError
 
 T = TypeVar("T")
 logger = logging.getLogger("plksr")

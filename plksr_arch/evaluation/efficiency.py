@@ -4,7 +4,7 @@ Fig. 1 (its figures beside this machine's)."""
 
 from __future__ import annotations
 
-from ..errors import UserError
+from plksr_arch.errors import UserError
 
 
 def table(report: dict) -> str:
@@ -32,7 +32,7 @@ def paper_comparison(report: dict) -> list[dict]:
     """For each measured method of the paper's DIV2K tables (PLKSR's main table, PLKSR-tiny's table of tiny models):
     the PLKSR variant the paper compares it with, and the latency and peak-memory change of that variant against it,
     as the paper reports it (RTX 4090, FP16) and as measured in `report` (each model in its fastest mode)."""
-    from . import paper
+    from plksr_arch.evaluation import paper
 
     scale, measured = report["scale"], {r["label"]: r for r in report["results"]}
     rows = []
@@ -64,7 +64,7 @@ def paper_comparison(report: dict) -> list[dict]:
 
 def not_measured(report: dict) -> list[str]:
     """Methods of the paper's DIV2K tables at the report's scale that it does not hold (no implementation here)."""
-    from . import paper
+    from plksr_arch.evaluation import paper
 
     measured = {r["label"] for r in report["results"]}
     methods = dict.fromkeys(r.method for r in paper.variant_tables(report["scale"]))
@@ -95,8 +95,8 @@ def paper_table(report: dict) -> str:
 
 def _urban100_psnr(method: str, scale: int) -> float | None:
     """Urban100 PSNR of the paper's first row of `method` at `scale` (its DIV2K row where it has one)."""
-    from . import paper
-    from .references import entry_values
+    from plksr_arch.evaluation import paper
+    from plksr_arch.evaluation.references import entry_values
 
     row = next((r for r in paper.rows(scale) if r.method == method), None)
     values = entry_values(paper.results()[row.key], "Urban100") if row else None
@@ -113,7 +113,7 @@ def plot(report: dict, path: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import paper
+    from plksr_arch.evaluation import paper
 
     scale = report["scale"]
     published = {}
@@ -133,7 +133,7 @@ def plot(report: dict, path: str) -> list[str]:
             here[r["label"]] = (r["latency_ms"], psnr, r["peak_mib"])
     if not here:
         raise UserError(f"none of the measured models is in the paper's tables at x{scale}: nothing to plot")
-    from ..archs.registry import presets
+    from plksr_arch.archs.registry import presets
 
     ours = set(presets())  # the points are models, by name
     palette = plt.get_cmap("tab20").colors

@@ -44,7 +44,7 @@ class BicubicBaseline:
     def __call__(self, name: str, lq: torch.Tensor, sr: np.ndarray, gt: np.ndarray | None, scores: dict) -> dict | None:
         from basicsr.utils import imwrite, tensor2img
 
-        from .strips import comparison_strip
+        from plksr_arch.evaluation.strips import comparison_strip
 
         if gt is None or not self.metrics_opt:
             return None

@@ -1,9 +1,9 @@
 """The PLKSR paper's result tables, shipped as package data (Lee, Yun, Ro 2024, arXiv 2404.11848).
 
-`data/paper_results.yml`: PSNR/SSIM (Y channel, border = scale) of every row of the paper's three result tables
+`resources/paper_results.yml`: PSNR/SSIM (Y channel, border = scale) of every row of the paper's three result tables
 (PLKSR on DIV2K, PLKSR-tiny, PLKSR on DF2K; x2/x3/x4; Set5, Set14, B100, Urban100, Manga109) and of every method
 they compare with, in the reference-file format (`references.py`), keys `<method>_<train set>_x<scale>`.
-`data/paper_efficiency.yml`: the latency (ms) and maximum GPU memory (MB) of the same rows, HD (1280x720) output,
+`resources/paper_efficiency.yml`: the latency (ms) and maximum GPU memory (MB) of the same rows, HD (1280x720) output,
 RTX 4090, FP16. The official repository publishes the tables as images (figs/Quantitative*.png); both files were
 transcribed from them twice and checked against each other.
 
@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from ..errors import UserError
-from .references import ReferenceFileError, load_references
+from plksr_arch.errors import UserError
+from plksr_arch.evaluation.references import ReferenceFileError, load_references
 
-DATA = osp.join(osp.dirname(osp.dirname(__file__)), "data")
+DATA = osp.join(osp.dirname(osp.dirname(__file__)), "resources")
 RESULTS = osp.join(DATA, "paper_results.yml")
 EFFICIENCY = osp.join(DATA, "paper_efficiency.yml")
 NAME = "paper"  # the `val.reference_file` value that means RESULTS

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
+from plksr_arch.errors import UserError
 
 TRAIN_SETS = ("DF2K", "DIV2K")
 _ALIASES = {"bsd100": "b100", "bsds100": "b100"}
@@ -33,7 +33,7 @@ class ReferenceFileError(UserError):
 def released_variant(network: Mapping[str, Any] | Any) -> str | None:
     """The paper's preset (e.g. 'PLKSR' or 'PLKSR-tiny') that `network` (a `network_g` mapping, or a built network
     with `hyperparameters`) is, from `archs.registry`; None for any other configuration."""
-    from ..archs.registry import paper_preset_of
+    from plksr_arch.archs.registry import paper_preset_of
 
     return paper_preset_of(network)
 

@@ -15,7 +15,7 @@ import os.path as osp
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .references import entry_values
+from plksr_arch.evaluation.references import entry_values
 
 FORMATS = ("md", "csv", "latex")
 _SKIP = {"n_images", "bicubic", "reference", "images", "seconds", "images_per_second"}
@@ -150,7 +150,7 @@ def _cell(values: dict[str, Any], metrics: Sequence[str]) -> str:
 
 def _reference_label(ref: dict) -> str:
     """`PLKSR (DIV2K, paper)` for a row of the shipped paper tables, `<key> (reported)` for other references."""
-    from . import paper
+    from plksr_arch.evaluation import paper
 
     row = paper.parse(ref["key"])
     if row is not None and paper.results().get(ref["key"], {}).get("source") == ref.get("source"):
@@ -170,7 +170,7 @@ def merge_rows(
     """Paper-style rows for several runs: per scale a bicubic row, published rows (`paper_rows(scale, reference keys)`
     -> [(label, reference entry)]), each run's reference row once, then the runs. `scales` adds scales no run has
     (a table of published rows alone); with no runs the columns are the paper's datasets."""
-    from .paper import DATASETS
+    from plksr_arch.evaluation.paper import DATASETS
 
     datasets: list[str] = []
     for report in reports:

@@ -10,8 +10,8 @@ from plksr_arch import PLKSR, RealPLKSR, load_model
 
 
 def test_convert_round_trip_stores_architecture_and_picks_weights(tmp_path: Path, capsys, caplog) -> None:
-    from plksr_arch.checkpoint import read_checkpoint
     from plksr_arch.cli import main
+    from plksr_arch.weights.read import read_checkpoint
 
     ema = RealPLKSR(dim=16, n_blocks=2, kernel_size=7, upscaling_factor=2).eval()
     plain = RealPLKSR(dim=16, n_blocks=2, kernel_size=7, upscaling_factor=2).eval()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from plksr_arch import demo
 from plksr_arch.cli import main
-from plksr_arch.demo import Plan, tiers
+from plksr_arch.training import demo_pipeline as demo
+from plksr_arch.training.demo_pipeline import Plan, tiers
 
 
 def _report(psnr: float, bicubic: float) -> dict:

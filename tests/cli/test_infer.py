@@ -7,7 +7,7 @@ from pathlib import Path
 
 def test_infer_inputs_and_output_names(tmp_path: Path) -> None:
     from plksr_arch.cli.infer import collect_inputs
-    from plksr_arch.pipeline import output_path
+    from plksr_arch.inference.folders import output_path
 
     (tmp_path / "a").mkdir()
     for name in ("a/x.png", "a/y.JPG", "a/notes.txt", "z.webp"):

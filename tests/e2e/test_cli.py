@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from plksr_arch.demo import tiers
+from plksr_arch.training.demo_pipeline import tiers
 
 from ..conftest import make_pairs, metrics, paired_dataset, run_plksr, train_options, write_yaml
 

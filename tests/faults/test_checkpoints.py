@@ -140,7 +140,7 @@ def test_pickle_payload_is_refused_unread(load_path: str, tmp_path: Path, data) 
 def test_pickle_payload_is_refused_by_load_model(tmp_path: Path) -> None:
     evil = payload_weights(tmp_path / "evil.pth", tmp_path)
     code = (
-        "from plksr_arch import load_model\nfrom plksr_arch.checkpoint import CheckpointError\n"
+        "from plksr_arch import load_model\nfrom plksr_arch.weights.read import CheckpointError\n"
         f"try:\n    load_model({str(evil)!r})\nexcept CheckpointError as err:\n    print(err)\n"
     )
     proc = run_python(code, cwd=tmp_path)
