@@ -103,8 +103,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def check_num_gpu(num_gpu: object) -> None:
+    """The one rule for an option file's `num_gpu`: an int >= 0 or `auto`; raises ValueError."""
+    if num_gpu != "auto" and not (isinstance(num_gpu, int) and not isinstance(num_gpu, bool) and num_gpu >= 0):
+        raise ValueError(f"{num_gpu!r} is not an int >= 0 or 'auto'")
+
+
 def resolve_num_gpu(opt: dict) -> None:
     """An option file's `num_gpu`: `auto` becomes the GPU count; without CUDA any count becomes 0 (one warning)."""
+    check_num_gpu(opt.get("num_gpu", 1))
     import torch
 
     if opt.get("num_gpu", 1) == "auto":
@@ -144,11 +151,19 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     return requested
 
 
+def check_amp_dtype(amp_dtype: object) -> None:
+    """The one rule for an option file's `amp_dtype`: one of `AMP_DTYPES`; raises ValueError."""
+    if amp_dtype not in AMP_DTYPES:
+        raise ValueError(f"{amp_dtype!r} is not one of {', '.join(AMP_DTYPES)}")
+
+
 def amp_precision(amp_dtype: str, device: torch.device) -> str:
     """The precision of an option file's AMP (`use_amp: true` with `amp_dtype`): `fp16` is the paper's GPU setting,
     so on a CPU it is read as `auto` (logged once); then `resolve_precision`'s rule."""
-    if amp_dtype not in AMP_DTYPES:
-        raise UserError(f"amp_dtype: {amp_dtype!r} is not one of {', '.join(AMP_DTYPES)}")
+    try:
+        check_amp_dtype(amp_dtype)
+    except ValueError as err:
+        raise UserError(f"amp_dtype: {err}") from None
     if amp_dtype == "fp16" and device.type != "cuda":
         say_once(logging.INFO, "amp_dtype: fp16 is a GPU setting; on the CPU it means auto (bf16 if native, else fp32)")
         amp_dtype = "auto"

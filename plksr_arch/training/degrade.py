@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from plksr_arch.data.prepare import write_png
-from plksr_arch.training.options import REALESRGAN_CROP
+from plksr_arch.training.basicsr_keys import REALESRGAN_CROP
 
 
 def recipe() -> dict:

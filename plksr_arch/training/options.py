@@ -1,11 +1,12 @@
 """Load, validate and complete BasicSR option files.
 
-BasicSR reads options as unchecked dicts, so a typo is silently ignored. Here every key is checked: network, loss,
-optimizer and scheduler arguments against the signature of the class they build (derived, never listed twice), the
-rest against the schema of the model class `model_type` names: SRModel's keys (`SCHEMA`) plus what each class in its
-MRO adds, from its `option_keys` attribute (ours; a user's model can declare its keys the same way) or, for BasicSR's
-classes, from `_basicsr_model_keys` (SRGANModel: a discriminator; RealESRNet/RealESRGAN: the degradation keys).
-Dataset keys are checked per dataset class. Errors are `OptionsError("<file>: <key.path>: <problem>")`.
+BasicSR reads options as unchecked dicts, so a typo is silently ignored. Here every key is checked once, against the
+declarations of the classes the file names: network, loss, optimizer and scheduler arguments against the signature of
+the class they build (derived, never listed twice); the rest against the model class `model_type` names, which is
+SRModel's keys (`basicsr_keys.SCHEMA`) plus what each class in its MRO declares: its `option_keys` (`OptionKeys`
+groups: ours, beside their classes; a user's model can declare its keys the same way) or, for BasicSR's classes,
+`basicsr_keys.model_keys()`. Datasets likewise, per dataset class. Each group's own rules are its `check`.
+Errors are `OptionsError("<file>: <key.path>: <problem>")`, one line.
 """
 
 from __future__ import annotations
@@ -16,236 +17,23 @@ import logging
 import os.path as osp
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import yaml
 
-from plksr_arch.errors import UserError
-from plksr_arch.inference.tiles import check_tiling
-from plksr_arch.runtime.device import AMP_DTYPES, resolve_num_gpu
+from plksr_arch.runtime.device import check_num_gpu, resolve_num_gpu
+from plksr_arch.training import basicsr_keys
+from plksr_arch.training.basicsr_keys import DATASET_KEYS, GAN_SCHEMA, lookup, missing_vgg_weights
+from plksr_arch.training.keys import OptionKeys, OptionsError, optimizer_class, type_name
+from plksr_arch.training.keys import fail as _fail
 
 logger = logging.getLogger("basicsr")
 
 SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
-
-# Keys BasicSR's dataloader reads for every dataset (basicsr/data/__init__.py: build_dataloader).
-LOADER_KEYS = {
-    "name",
-    "type",
-    "use_shuffle",
-    "num_worker_per_gpu",
-    "batch_size_per_gpu",
-    "dataset_enlarge_ratio",
-    "prefetch_mode",
-    "num_prefetch_queue",
-    "pin_memory",
-    "persistent_workers",
-}
-PAIRED_KEYS = {"dataroot_gt", "dataroot_lq", "meta_info_file", "filename_tmpl", "io_backend", "gt_size", "use_hflip"}
-PAIRED_KEYS |= {"use_rot", "use_flip", "color", "mean", "std"}
-# RealESRGANDataset's blur/sinc kernel draws for the two degradation passes (all required by BasicSR).
-KERNEL_KEYS = (
-    "blur_kernel_size",
-    "kernel_list",
-    "kernel_prob",
-    "blur_sigma",
-    "betag_range",
-    "betap_range",
-    "sinc_prob",
-    "blur_kernel_size2",
-    "kernel_list2",
-    "kernel_prob2",
-    "blur_sigma2",
-    "betag_range2",
-    "betap_range2",
-    "sinc_prob2",
-    "final_sinc_prob",
-)
-# Option keys of the dataset classes whose keys are known (basicsr/data/*.py), by class name: (allowed, required).
-DATASET_KEYS: dict[str, tuple[set[str], tuple[str, ...]]] = {
-    "PairedImageDataset": (LOADER_KEYS | PAIRED_KEYS, ("dataroot_gt", "dataroot_lq", "io_backend")),
-    "SingleImageDataset": (LOADER_KEYS | PAIRED_KEYS, ("dataroot_lq", "io_backend")),
-    "RealESRGANDataset": (
-        LOADER_KEYS | {"dataroot_gt", "meta_info", "io_backend", "gt_size", "use_hflip", "use_rot", *KERNEL_KEYS},
-        ("dataroot_gt", "io_backend", "use_hflip", "use_rot", *KERNEL_KEYS),
-    ),
-    "RealESRGANPairedDataset": (
-        LOADER_KEYS
-        | {"dataroot_gt", "dataroot_lq", "meta_info", "filename_tmpl", "io_backend", "gt_size"}
-        | {"use_hflip", "use_rot", "mean", "std"},
-        ("dataroot_gt", "dataroot_lq", "io_backend"),
-    ),
-}
-# BasicSR's RealESRGANDataset pads or crops every GT image to this size (ours: `crop_pad_size`, at most this).
-REALESRGAN_CROP = 400
 # BasicSR model families `plksr train` does not drive (video and face pipelines need their own datasets/loops).
 UNSUPPORTED_MODELS = ("VideoBaseModel", "HiFaceGANModel", "StyleGAN2Model")
-
-NoneType = type(None)
-
-
-def _key(default: Any, types: type | tuple[type, ...], doc: str) -> Any:
-    """A project option key: its default, the YAML types it accepts and a one-line doc."""
-    return field(default=default, metadata={"types": types, "doc": doc})
-
-
-@dataclass(frozen=True)
-class ModelKeys:
-    """Top-level keys PLKSRModel adds to BasicSR's option files."""
-
-    use_amp: bool = _key(False, bool, "train under autocast, dtype by the runtime's AMP rule (off where it is fp32)")
-    amp_dtype: str = _key("auto", str, "auto | fp16 | bf16: fp16 + grad scaler on CUDA; on a CPU bf16 if native")
-    channels_last: bool = _key(False, bool, "NHWC activations and weights (what oneDNN and cuDNN want for bf16/fp16)")
-
-
-@dataclass(frozen=True)
-class TestKeys:
-    """`val.*` keys PLKSRModel adds: test-time settings of validation during training and of `plksr test`."""
-
-    use_amp: bool = _key(False, bool, "test under autocast (amp_dtype); the global skip, output and metrics stay fp32")
-    self_ensemble: bool = _key(False, bool, "mean of the eight flips/rotations (x8), 5-8x slower")
-    tile: int | None = _key(None, (int, NoneType), "LR tile size in pixels, to bound memory; null = whole images")
-    tile_overlap: int = _key(16, int, "LR pixels shared by neighbouring tiles, feathered")
-    pbar: bool | None = _key(None, (bool, NoneType), "progress bar per dataset (images/s); null = on when testing")
-    reference: str | None = _key("auto", (str, NoneType), "key of the published results in reference_file; auto")
-    reference_file: str | None = _key(
-        "paper", (str, NoneType), "YAML file of published results; paper = the PLKSR paper's tables (shipped)"
-    )
-
-
-@dataclass(frozen=True)
-class TrainKeys:
-    """`train.*` keys PLKSRModel adds."""
-
-    nonfinite_limit: int = _key(
-        10, int, "steps in a row with a non-finite loss/gradient (each skipped) that stop a run"
-    )
-
-
-def _needed(types: type | tuple[type, ...], doc: str) -> Any:
-    """A key without a default that the on-the-fly degradation needs (BasicSR reads it with `opt[key]`)."""
-    return field(default=None, metadata={"types": types, "doc": doc, "needed": True})
-
-
-@dataclass(frozen=True)
-class DegradationKeys:
-    """Top-level keys of Real-ESRGAN's second-order degradation (blur, resize, noise, JPEG, twice, then a sinc
-    filter), synthesized on the training device from the kernels RealESRGANDataset draws. The values of Real-ESRGAN's
-    x4plus recipe are `plksr_arch/resources/realesrgan_x4plus.yml`."""
-
-    high_order_degradation: bool = _key(True, bool, "synthesize LQ on the fly; false: a paired train dataset")
-    gt_size: int | None = _needed(int, "GT patch size cropped after the degradation (x4plus: 256)")
-    queue_size: int = _key(180, int, "training-pair pool mixing degradations across batches; 0 = off")
-    resize_prob: list | None = _needed(list, "first pass: probabilities of [up, down, keep]")
-    resize_range: list | None = _needed(list, "first pass: [min, max] resize factor")
-    gaussian_noise_prob: float | None = _needed((int, float), "first pass: Gaussian (else Poisson) noise probability")
-    noise_range: list | None = _needed(list, "first pass: Gaussian sigma range (of 255)")
-    poisson_scale_range: list | None = _needed(list, "first pass: Poisson scale range")
-    gray_noise_prob: float | None = _needed((int, float), "first pass: probability of grey noise")
-    jpeg_range: list | None = _needed(list, "first pass: JPEG quality range")
-    second_blur_prob: float | None = _needed((int, float), "second pass: blur probability")
-    resize_prob2: list | None = _needed(list, "second pass: probabilities of [up, down, keep]")
-    resize_range2: list | None = _needed(list, "second pass: [min, max] resize factor")
-    gaussian_noise_prob2: float | None = _needed((int, float), "second pass: Gaussian (else Poisson) noise probability")
-    noise_range2: list | None = _needed(list, "second pass: Gaussian sigma range (of 255)")
-    poisson_scale_range2: list | None = _needed(list, "second pass: Poisson scale range")
-    gray_noise_prob2: float | None = _needed((int, float), "second pass: probability of grey noise")
-    jpeg_range2: list | None = _needed(list, "second pass: JPEG quality range")
-
-
-@dataclass(frozen=True)
-class ESRNetKeys:
-    """PLKSRRealESRNetModel's target key."""
-
-    gt_usm: bool = _key(True, bool, "train on unsharp-masked GT (Real-ESRGAN x4plus: true)")
-
-
-@dataclass(frozen=True)
-class GANTargetKeys:
-    """PLKSRRealESRGANModel's target keys: which losses see the unsharp-masked GT."""
-
-    l1_gt_usm: bool = _key(True, bool, "pixel loss against unsharp-masked GT (x4plus: true)")
-    percep_gt_usm: bool = _key(True, bool, "perceptual loss against unsharp-masked GT (x4plus: true)")
-    gan_gt_usm: bool = _key(False, bool, "discriminator's real images unsharp-masked (x4plus: false)")
-
-
-Keys = TypeVar("Keys", ModelKeys, TestKeys, TrainKeys, DegradationKeys, ESRNetKeys, GANTargetKeys)
-
-
-def read_keys(kind: type[Keys], section: Mapping[str, Any] | None) -> Keys:
-    """The `kind` keys of an option mapping (the top level, `val` or `train`), defaults where absent."""
-    section = section or {}
-    return kind(**{f.name: section[f.name] for f in fields(kind) if f.name in section})
-
-
-def _schema(kind: type) -> dict[str, Any]:
-    return {f.name: f.metadata["types"] for f in fields(kind)}
-
-
-# What BasicSR's SRModel (and every model built on it) reads; models add their parts (`model_schema`).
-SCHEMA: dict[str, Any] = {
-    "name": str,
-    "model_type": str,
-    "scale": int,
-    "num_gpu": (int, str),
-    "manual_seed": int,
-    "find_unused_parameters": bool,
-    "datasets": dict,
-    "network_g": dict,
-    "path": {
-        "pretrain_network_g": (str, type(None)),
-        "strict_load_g": bool,
-        "param_key_g": (str, type(None)),
-        "resume_state": (str, type(None)),
-    },
-    "train": {
-        "ema_decay": (int, float),
-        "optim_g": dict,
-        "scheduler": dict,
-        "total_iter": (int, float),
-        "warmup_iter": (int, float),
-        "pixel_opt": dict,
-        "perceptual_opt": dict,
-    },
-    "val": {"val_freq": (int, float), "save_img": bool, "suffix": (str, type(None)), "pbar": bool, "metrics": dict},
-    "logger": {
-        "print_freq": int,
-        "save_checkpoint_freq": (int, float),
-        "use_tb_logger": bool,
-        "wandb": {"project": (str, type(None)), "resume_id": (str, type(None))},
-    },
-    "dist_params": {"backend": str, "port": int},
-}
-# What SRGANModel adds: a discriminator, its optimizer and the adversarial loss.
-GAN_SCHEMA: dict[str, Any] = {
-    "network_d": dict,
-    "path": {"pretrain_network_d": (str, type(None)), "param_key_d": (str, type(None)), "strict_load_d": bool},
-    "train": {"optim_d": dict, "gan_opt": dict, "net_d_iters": int, "net_d_init_iters": int},
-}
-# The parts PLKSRModel adds (its class attribute `option_keys`; options.py does not import the models).
-PLKSR_MODEL_KEYS: tuple[Any, ...] = (ModelKeys, {"val": _schema(TestKeys), "train": _schema(TrainKeys)})
-LDL_SCHEMA: dict[str, Any] = {"train": {"ldl_opt": dict}}
-REAL_ESRNET_KEYS: tuple[Any, ...] = (DegradationKeys, ESRNetKeys)
-REAL_ESRGAN_KEYS: tuple[Any, ...] = (DegradationKeys, GANTargetKeys, LDL_SCHEMA)
-
-
-def _basicsr_model_keys() -> dict[str, tuple[Any, ...]]:
-    """The parts BasicSR's image models add to SRModel's keys (read from basicsr/models/*.py 1.4.2), by class."""
-    from basicsr.models.realesrgan_model import RealESRGANModel
-    from basicsr.models.realesrnet_model import RealESRNetModel
-    from basicsr.models.srgan_model import SRGANModel
-
-    return {
-        _qualname(SRGANModel): (GAN_SCHEMA,),
-        _qualname(RealESRNetModel): REAL_ESRNET_KEYS,
-        _qualname(RealESRGANModel): REAL_ESRGAN_KEYS,
-    }
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+REQUIRED = ("name", "model_type", "network_g", "datasets")
 
 
 def _merge(into: dict, part: dict) -> None:
@@ -256,27 +44,43 @@ def _merge(into: dict, part: dict) -> None:
             into[key] = dict(value) if isinstance(value, dict) else value
 
 
+def _as_schema(part: Any) -> dict[str, Any]:
+    """A part as a nested schema dict: an `OptionKeys` group under its section, a schema dict as it is."""
+    if isinstance(part, dict):
+        return part
+    return part.schema() if not part.section else {part.section: part.schema()}
+
+
 def model_parts(model: type) -> list[Any]:
-    """Every part (a keys dataclass for top-level keys, or a nested schema dict) `model` adds to SRModel's keys: its
-    own and its bases' `option_keys`, and for BasicSR's classes the table above."""
-    basicsr = _basicsr_model_keys()
+    """Every part (an `OptionKeys` group, or a nested schema dict of BasicSR's keys) `model` adds to SRModel's keys:
+    its own and its bases' `option_keys`, and for BasicSR's classes `basicsr_keys.model_keys()`."""
+    basicsr = basicsr_keys.model_keys()
     parts: list[Any] = []
     for cls in reversed(model.__mro__):
-        parts.extend(basicsr.get(_qualname(cls), ()))
-        parts.extend(cls.__dict__.get("option_keys", ()))
+        parts.extend(basicsr.get(basicsr_keys.qualname(cls), ()))
+        parts.extend(p for p in cls.__dict__.get("option_keys", ()) if p not in parts)
     return parts
 
 
 def model_schema(model: type) -> dict[str, Any]:
     """The option schema of a model class: SRModel's keys merged with `model_parts(model)`."""
     schema: dict[str, Any] = {}
-    _merge(schema, SCHEMA)
+    _merge(schema, basicsr_keys.SCHEMA)
     for part in model_parts(model):
-        _merge(schema, part if isinstance(part, dict) else _schema(part))
+        _merge(schema, _as_schema(part))
     return schema
 
 
-REQUIRED = ("name", "model_type", "network_g", "datasets")
+def our_option_owners() -> dict[type, tuple[type[OptionKeys], ...]]:
+    """Our registered classes that declare option keys, with their `OptionKeys` groups (for docs/options.md)."""
+    from plksr_arch.training.registration import ours
+
+    owners = {}
+    for _, _, cls in ours():
+        groups = tuple(p for p in cls.__dict__.get("option_keys", ()) if isinstance(p, type))
+        if groups:
+            owners[cls] = groups
+    return owners
 
 
 class _Loader(yaml.SafeLoader):
@@ -288,14 +92,6 @@ _Loader.add_implicit_resolver(
 )
 
 
-class OptionsError(UserError):
-    """A user error in an option file; the message names the file and the key path."""
-
-
-def _fail(source: str, key: str, problem: str) -> OptionsError:
-    return OptionsError(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
-
-
 def _hint(word: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
@@ -303,10 +99,6 @@ def _hint(word: str, known: Iterable[str]) -> str:
 
 def _unknown(source: str, key: str, known: Iterable[str]) -> OptionsError:
     return _fail(source, key, f"unknown key{_hint(key.rsplit('.', 1)[-1], known)}")
-
-
-def _type_name(kind: Any) -> str:
-    return " or ".join("null" if k is type(None) else k.__name__ for k in _as_tuple(kind))
 
 
 def _check_schema(source: str, prefix: str, value: dict, schema: dict) -> None:
@@ -320,7 +112,7 @@ def _check_schema(source: str, prefix: str, value: dict, schema: dict) -> None:
                 raise _fail(source, path, f"expected a mapping, got {sub!r}")
             _check_schema(source, f"{path}.", sub, expected)
         elif not isinstance(sub, expected) or (isinstance(sub, bool) and bool not in _as_tuple(expected)):
-            raise _fail(source, path, f"expected {_type_name(expected)}, got {sub!r}")
+            raise _fail(source, path, f"expected {type_name(_as_tuple(expected))}, got {sub!r}")
 
 
 def _as_tuple(kind: Any) -> tuple:
@@ -347,14 +139,6 @@ def _check_call(source: str, key: str, func: Callable, kwargs: dict, skip: int =
         raise _fail(source, key, f"missing required argument(s): {', '.join(missing)}")
 
 
-def lookup(registry: Any, name: Any) -> Any:
-    """`registry.get(name)` without its print: BasicSR registers some classes with a suffix (`RealESRGANDataset` as
-    `RealESRGANDataset_basicsr`) and resolves the plain name to them; None when neither is registered."""
-    if not isinstance(name, str):
-        return None
-    return registry._obj_map.get(name) or registry._obj_map.get(f"{name}_basicsr")
-
-
 def _registered(source: str, key: str, registry: Any, name: Any) -> Any:
     from plksr_arch.training.names import CLASHES
 
@@ -366,9 +150,12 @@ def _registered(source: str, key: str, registry: Any, name: Any) -> Any:
     return cls
 
 
-def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bool) -> None:
+def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bool) -> list[type[OptionKeys]]:
+    """Each dataset's keys against its class (BasicSR's: `basicsr_keys.DATASET_KEYS`; ours add declared groups);
+    returns the declared groups, whose rules `validate` runs."""
     from basicsr.utils.registry import DATASET_REGISTRY
 
+    groups: list[type[OptionKeys]] = []
     if not datasets:
         raise _fail(source, "datasets", "no dataset given")
     phases = ("train", "val") if is_train else ("test", "val")
@@ -382,9 +169,13 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
             if required not in ds:
                 raise _fail(source, f"{key}.{required}", "missing")
         cls = _registered(source, f"{key}.type", DATASET_REGISTRY, ds["type"])
+        own = [g for c in cls.__mro__ for g in c.__dict__.get("option_keys", ())]
+        declared = {name: kinds for group in own for name, kinds in group.schema().items()}
+        _check_schema(source, f"{key}.", {k: v for k, v in ds.items() if k in declared}, declared)
+        groups += [group for group in own if group not in groups]
         known = next((DATASET_KEYS[c.__name__] for c in cls.__mro__ if c.__name__ in DATASET_KEYS), None)
         if known is not None:
-            allowed, required = known[0] | set(cls.__dict__.get("option_keys", ())), known[1]
+            allowed, required = known[0] | set(declared), known[1]
             for name in ds:
                 if name not in allowed:
                     raise _unknown(source, f"{key}.{name}", allowed)
@@ -395,9 +186,12 @@ def _check_datasets(source: str, datasets: dict, is_train: bool, check_paths: bo
             for root in ("dataroot_gt", "dataroot_lq", "meta_info_file", "meta_info"):
                 path = ds.get(root)
                 if path is not None and not osp.exists(osp.expanduser(path)):
-                    raise _fail(source, f"{key}.{root}", f"'{path}' does not exist (see README, 'Data layout')")
+                    raise _fail(
+                        source, f"{key}.{root}", f"'{path}' does not exist (see docs/training.md, 'Data layout')"
+                    )
     if is_train and "train" not in datasets:
         raise _fail(source, "datasets.train", "missing: training needs a train dataset")
+    return groups
 
 
 def _check_build(source: str, key: str, registry: Any, spec: Any, network: bool = False) -> None:
@@ -419,109 +213,14 @@ def _check_build(source: str, key: str, registry: Any, spec: Any, network: bool 
 
 
 def _check_optimizer(source: str, key: str, spec: Any) -> None:
-    import torch.optim
-
     if not isinstance(spec, dict):
         raise _fail(source, key, f"expected a mapping, got {spec!r}")
     optim = dict(spec)
-    name = optim.pop("type", None)
-    if not isinstance(name, str) or not isinstance(getattr(torch.optim, name, None), type):
-        raise _fail(source, f"{key}.type", f"{name!r} is not an optimizer in torch.optim")
-    _check_call(source, key, getattr(torch.optim, name).__init__, optim, skip=2)
-
-
-def vgg_weights(perceptual_opt: Mapping[str, Any]) -> tuple[str, str]:
-    """(path, download URL) of the ImageNet VGG weights `PerceptualLoss` loads: `vgg_weights` of the loss's options,
-    by default BasicSR's `experiments/pretrained_models/<torchvision's file name>` (vgg19-dcbb9e9d.pth for VGG19)."""
-    import torchvision.models
-
-    vgg_type = str(perceptual_opt.get("vgg_type", "vgg19"))
-    enum = getattr(torchvision.models, f"{vgg_type.upper()}_Weights", None)
-    url = enum.IMAGENET1K_V1.url if enum is not None else f"torchvision's {vgg_type} ImageNet weights"
-    default = osp.join("experiments", "pretrained_models", url.rsplit("/", 1)[-1])
-    return osp.expanduser(str(perceptual_opt.get("vgg_weights") or default)), url
-
-
-def _check_probabilities(source: str, opt: dict, key: str, length: int | None = None) -> None:
-    value = opt[key]
-    values = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values):
-        raise _fail(source, key, f"{value!r}: probabilities must be numbers in [0, 1]")
-    if length is not None and (len(values) != length or abs(sum(values) - 1) > 1e-6):
-        raise _fail(source, key, f"{value!r}: expected {length} probabilities that sum to 1")
-
-
-def _check_range(source: str, opt: dict, key: str) -> None:
-    value = opt[key]
-    if not (
-        len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        and value[0] <= value[1]
-    ):
-        raise _fail(source, key, f"{value!r}: expected [min, max]")
-
-
-def _check_degradation(source: str, opt: dict) -> None:
-    """The on-the-fly degradation's keys, its dataset and its sizes (training only)."""
-    from basicsr.data.realesrgan_dataset import RealESRGANDataset
-    from basicsr.utils.registry import DATASET_REGISTRY
-
-    train_ds = opt["datasets"].get("train", {})
-    dataset = lookup(DATASET_REGISTRY, train_ds.get("type"))
-    gives_kernels = isinstance(dataset, type) and issubclass(dataset, RealESRGANDataset)
-    keys = read_keys(DegradationKeys, opt)
-    if not keys.high_order_degradation:
-        if gives_kernels:
-            raise _fail(
-                source,
-                "datasets.train.type",
-                "RealESRGANDataset gives GT only; with "
-                "high_order_degradation: false train on pairs (e.g. RealESRGANPairedDataset)",
-            )
-        return
-    if not gives_kernels:
-        raise _fail(
-            source,
-            "datasets.train.type",
-            f"{train_ds.get('type')!r} gives no degradation kernels: use "
-            "RealESRGANDataset, or set high_order_degradation: false to train on pairs",
-        )
-    for f in fields(DegradationKeys):
-        if f.metadata.get("needed") and f.name not in opt:
-            raise _fail(source, f.name, "missing: the on-the-fly degradation needs it (see options/train/*Real*.yml)")
-    for key in ("resize_prob", "resize_prob2"):
-        _check_probabilities(source, opt, key, length=3)
-    for key in (
-        "gaussian_noise_prob",
-        "gray_noise_prob",
-        "second_blur_prob",
-        "gaussian_noise_prob2",
-        "gray_noise_prob2",
-    ):
-        _check_probabilities(source, opt, key)
-    for f in fields(DegradationKeys):
-        if f.name.replace("2", "").endswith("_range"):
-            _check_range(source, opt, f.name)
-    scale, gt_size = opt.get("scale", 4), opt["gt_size"]
-    crop = train_ds.get("crop_pad_size", REALESRGAN_CROP)
-    if not (isinstance(crop, int) and 0 < crop <= REALESRGAN_CROP):
-        raise _fail(source, "datasets.train.crop_pad_size", f"{crop!r}: must be an int in 1..{REALESRGAN_CROP}")
-    if crop % scale:
-        raise _fail(
-            source, "scale", f"{scale}: does not divide the GT patch size {crop} (datasets.train.crop_pad_size)"
-        )
-    if not 0 < gt_size <= crop or gt_size % scale:
-        raise _fail(
-            source,
-            "gt_size",
-            f"{gt_size}: must be a multiple of scale {scale} and at most the GT patch "
-            f"size {crop} (datasets.train.crop_pad_size)",
-        )
-    queue, batch = keys.queue_size, train_ds.get("batch_size_per_gpu", 1)
-    if queue < 0 or (queue and queue % batch):
-        raise _fail(
-            source, "queue_size", f"{queue}: must be 0 or a multiple of datasets.train.batch_size_per_gpu ({batch})"
-        )
+    try:
+        cls = optimizer_class(optim.pop("type", None))
+    except ValueError as err:
+        raise _fail(source, f"{key}.type", str(err)) from None
+    _check_call(source, key, cls.__init__, optim, skip=2)
 
 
 def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True) -> None:
@@ -561,12 +260,11 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
     factor = opt["network_g"].get("upscaling_factor")
     if factor is not None and "scale" in opt and factor != opt["scale"]:
         raise _fail(source, "network_g.upscaling_factor", f"{factor} differs from scale: {opt['scale']}")
-    if ModelKeys in parts and read_keys(ModelKeys, opt).amp_dtype not in AMP_DTYPES:
-        raise _fail(source, "amp_dtype", f"{opt['amp_dtype']!r} is not one of {', '.join(AMP_DTYPES)}")
-    num_gpu = opt.get("num_gpu", 1)
-    if num_gpu != "auto" and not (isinstance(num_gpu, int) and num_gpu >= 0):
-        raise _fail(source, "num_gpu", f"{num_gpu!r} is not an int >= 0 or 'auto'")
-    _check_datasets(source, opt["datasets"], is_train, check_paths)
+    try:
+        check_num_gpu(opt.get("num_gpu", 1))
+    except ValueError as err:
+        raise _fail(source, "num_gpu", str(err)) from None
+    parts += _check_datasets(source, opt["datasets"], is_train, check_paths)
     train_ds, scale = opt["datasets"].get("train", {}), opt.get("scale", 1)
     gt_size = train_ds.get("gt_size")
     if is_train and gt_size is not None and (not isinstance(gt_size, int) or gt_size < 1 or gt_size % scale):
@@ -575,21 +273,14 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
             "datasets.train.gt_size",
             f"{gt_size!r}: must be a multiple of scale {scale} (LQ patches are gt_size / scale pixels)",
         )
-    if is_train and DegradationKeys in parts:
-        _check_degradation(source, opt)
 
     train = opt.get("train", {})
     for loss_key in ("pixel_opt", "perceptual_opt", "gan_opt", "ldl_opt"):
         if loss_key in train:
             _check_build(source, f"train.{loss_key}", LOSS_REGISTRY, train[loss_key])
-    if "perceptual_opt" in train and check_paths:
-        path, url = vgg_weights(train["perceptual_opt"])
-        if not osp.isfile(path):
-            raise _fail(
-                source,
-                "train.perceptual_opt.vgg_weights",
-                f"'{path}' does not exist: download {url} there, or name the file in train.perceptual_opt.vgg_weights",
-            )
+    problem = "perceptual_opt" in train and check_paths and missing_vgg_weights(train["perceptual_opt"])
+    if problem:
+        raise _fail(source, "train.perceptual_opt.vgg_weights", problem)
     if is_train and GAN_SCHEMA in parts:
         for key in ("optim_d", "gan_opt"):
             if key not in train:
@@ -608,8 +299,6 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
         _check_call(source, "train.scheduler", cls.__init__, sched, skip=2)
     if is_train and "total_iter" not in train:
         raise _fail(source, "train.total_iter", "missing")
-    if read_keys(TrainKeys, train).nonfinite_limit < 1:
-        raise _fail(source, "train.nonfinite_limit", f"{train['nonfinite_limit']!r}: must be >= 1")
 
     for name, metric in opt.get("val", {}).get("metrics", {}).items():
         key = f"val.metrics.{name}"
@@ -618,14 +307,9 @@ def validate(opt: dict, source: str, *, is_train: bool, check_paths: bool = True
         _registered(source, f"{key}.type", METRIC_REGISTRY, metric.get("type"))
     if is_train and "val" in opt and "val_freq" not in opt["val"]:
         raise _fail(source, "val.val_freq", "missing")
-    test_keys = read_keys(TestKeys, opt.get("val"))
-    try:
-        check_tiling(test_keys.tile, test_keys.tile_overlap)
-    except ValueError as err:
-        raise _fail(source, "val", str(err)) from None
-    ref_file = test_keys.reference_file
-    if check_paths and ref_file not in (None, "paper") and not osp.isfile(osp.expanduser(ref_file)):
-        raise _fail(source, "val.reference_file", f"'{ref_file}' does not exist")
+    for part in parts:  # each declared group's own rules, in the model's order
+        if not isinstance(part, dict):
+            part.check(opt, source, is_train=is_train, check_paths=check_paths)
 
 
 def read_yaml(path: str) -> dict:
@@ -707,7 +391,7 @@ def load_options(
     Differences from BasicSR: other projects' type names are read as ours (`adopt_foreign_names`), keys are
     validated, `--force_yml` parses values as YAML instead of `exec`, the
     experiment/results root is `root` (default: the working directory), CUDA is optional, and nothing else happens:
-    the pipelines start the process group and seed (`runtime.start_process`).
+    the pipelines start the process group and seed (`training.process.start_process`).
     """
     from plksr_arch.training.names import check
 

@@ -23,9 +23,9 @@ def reference_for(opt: dict) -> tuple[str | None, dict[str, Any]]:
     """
     from plksr_arch.evaluation import paper
     from plksr_arch.evaluation.references import ReferenceFileError, load_references, released_key
-    from plksr_arch.training.options import TestKeys, read_keys
+    from plksr_arch.training.models.plksr_model import TestKeys
 
-    keys = read_keys(TestKeys, opt.get("val"))
+    keys = TestKeys.read(opt.get("val"))
     path, key = keys.reference_file, keys.reference
     if key is None or path is None:
         if key not in (None, "auto"):

@@ -231,14 +231,16 @@ def test_demo_recipe_validates_for_every_tier(precision: str) -> None:
 
 
 def test_project_keys_are_declared_once_with_types_defaults_and_docs(tmp_path, data) -> None:
-    """Every key PLKSRModel declares (top level, `val.*`, `train.*`) has a doc, validates at its default, and a value
-    of another type is a one-line error naming the key and the declared types."""
+    """Every key PLKSRModel declares (its `option_keys`: top level, `val.*`, `train.*`) has a doc, validates at its
+    default, and a value of another type is a one-line error naming the key and the declared types."""
     from dataclasses import fields
 
-    from plksr_arch.training.options import ModelKeys, TestKeys, TrainKeys, read_keys
+    from plksr_arch.training.models.plksr_model import ModelKeys, PLKSRModel, TestKeys
 
     val = make_pairs(tmp_path / "val", 1, 2)
-    for kind, section in ((ModelKeys, None), (TestKeys, "val"), (TrainKeys, "train")):
+    assert [kind.section for kind in PLKSRModel.option_keys] == ["", "val", "train"]
+    for kind in PLKSRModel.option_keys:
+        section = kind.section
         for f in fields(kind):
             assert f.metadata["doc"], f.name
             where = f"{section}.{f.name}" if section else f.name
@@ -248,15 +250,32 @@ def test_project_keys_are_declared_once_with_types_defaults_and_docs(tmp_path, d
                 path = write_yaml(tmp_path / "o.yml", opt)
                 if valid:
                     loaded = load_options(str(path), is_train=True, root=str(tmp_path), check_paths=False)
-                    assert getattr(read_keys(kind, loaded[section] if section else loaded), f.name) == f.default
+                    assert getattr(kind.read(loaded[section] if section else loaded), f.name) == f.default
                     continue
                 with pytest.raises(OptionsError) as raised:
                     load_options(str(path), is_train=True, root=str(tmp_path), check_paths=False)
                 assert str(raised.value).startswith(f"{path}: {where}: expected "), str(raised.value)
                 assert str(raised.value).endswith(", got [1, 2]")
-    assert read_keys(TestKeys, None) == TestKeys() and TestKeys().tile_overlap == 16
-    assert read_keys(TestKeys, {"tile": 64, "save_img": True}) == TestKeys(tile=64)  # BasicSR's own keys ignored
-    assert read_keys(ModelKeys, {"use_amp": True, "name": "x"}).use_amp is True
+    assert TestKeys.read(None) == TestKeys() and TestKeys().tile_overlap == 16
+    assert TestKeys.read({"tile": 64, "save_img": True}) == TestKeys(tile=64)  # BasicSR's own keys ignored
+    assert ModelKeys.read({"use_amp": True, "name": "x"}).use_amp is True
+
+
+def test_declared_types_come_from_the_annotations() -> None:
+    """`OptionKeys` reads each key's YAML types from its annotation (a float also takes an int), so a type is written
+    once; `type_name` writes them as errors and docs/options.md do."""
+    from plksr_arch.training.basicsr_keys import DegradationKeys
+    from plksr_arch.training.keys import NoneType, type_name
+    from plksr_arch.training.models.plksr_model import TestKeys
+
+    schema = TestKeys.schema()
+    assert schema["tile"] == (int, NoneType) and schema["self_ensemble"] == (bool,)
+    assert schema["reference_file"] == (str, NoneType)
+    degradation = DegradationKeys.schema()
+    assert degradation["gaussian_noise_prob"] == (int, float) and degradation["resize_prob"] == (list,)
+    assert type_name(schema["tile"]) == "int or null"
+    needed = {d.name for d in DegradationKeys.declared() if d.needed}
+    assert "gt_size" in needed and "queue_size" not in needed and len(needed) == 16
 
 
 @pytest.mark.parametrize("path", REAL_WORLD, ids=lambda p: p.name)

@@ -11,24 +11,51 @@ it), it behaves as BasicSR's with the default 400. An image that cannot be decod
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import ClassVar
 
 from basicsr.data.realesrgan_dataset import RealESRGANDataset as BasicSRRealESRGANDataset
 
+from plksr_arch.training.basicsr_keys import REALESRGAN_CROP
 from plksr_arch.training.datasets.images import decode
-from plksr_arch.training.options import REALESRGAN_CROP as DEFAULT_CROP
+from plksr_arch.training.keys import OptionKeys, fail, option
+
+
+def crop_problem(size: object) -> str | None:
+    """What is wrong with a `crop_pad_size` (an int in 1..400, BasicSR's patch size), or None."""
+    if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= REALESRGAN_CROP:
+        return None
+    return f"{size!r}: must be an int in 1..{REALESRGAN_CROP}"
+
+
+@dataclass(frozen=True)
+class CropKeys(OptionKeys):
+    """The key PLKSRRealESRGANDataset adds to BasicSR's RealESRGANDataset."""
+
+    section: ClassVar[str] = "dataset"
+
+    crop_pad_size: int = option(REALESRGAN_CROP, "GT patch size cut from BasicSR's 400x400 one (at least gt_size)")
+
+    @classmethod
+    def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
+        for phase, dataset in opt["datasets"].items():
+            problem = crop_problem(cls.read(dataset).crop_pad_size)
+            if problem:
+                raise fail(source, f"datasets.{phase}.crop_pad_size", problem)
 
 
 class PLKSRRealESRGANDataset(BasicSRRealESRGANDataset):
     """GT patches of `crop_pad_size` (default 400, BasicSR's) with Real-ESRGAN's kernels, for PLKSRRealESRNetModel
     and PLKSRRealESRGANModel."""
 
-    option_keys = ("crop_pad_size",)
+    option_keys = (CropKeys,)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.crop_pad_size = int(opt.get("crop_pad_size", DEFAULT_CROP))
-        if not 0 < self.crop_pad_size <= DEFAULT_CROP:
-            raise ValueError(f"crop_pad_size {self.crop_pad_size}: must be in 1..{DEFAULT_CROP}")
+        self.crop_pad_size = CropKeys.read(opt).crop_pad_size
+        problem = crop_problem(self.crop_pad_size)
+        if problem:
+            raise ValueError(f"crop_pad_size {problem}")
 
     def __getitem__(self, index: int) -> dict:
         try:
@@ -38,7 +65,7 @@ class PLKSRRealESRGANDataset(BasicSRRealESRGANDataset):
             decode(self.file_client.get(path, "gt"), path)
             raise
         size = self.crop_pad_size
-        if size < DEFAULT_CROP:
-            top, left = random.randint(0, DEFAULT_CROP - size), random.randint(0, DEFAULT_CROP - size)
+        if size < REALESRGAN_CROP:
+            top, left = random.randint(0, REALESRGAN_CROP - size), random.randint(0, REALESRGAN_CROP - size)
             item["gt"] = item["gt"][:, top : top + size, left : left + size].contiguous()
         return item

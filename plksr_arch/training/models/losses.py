@@ -16,7 +16,7 @@ from basicsr.archs.vgg_arch import NAMES, VGGFeatureExtractor, insert_bn
 from basicsr.losses.basic_loss import PerceptualLoss
 from torch import nn
 
-from plksr_arch.training.options import vgg_weights as default_vgg_weights
+from plksr_arch.training.basicsr_keys import vgg_weights as default_vgg_weights
 from plksr_arch.weights.read import read_torch_file
 
 CRITERIA = {"l1": nn.L1Loss, "l2": nn.MSELoss, "fro": None}  # BasicSR's `l2` names a class torch lacks

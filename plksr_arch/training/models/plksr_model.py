@@ -3,12 +3,12 @@
 It also loads and saves networks our way, for itself and the real-world models built on it: `load_network` reads
 weights_only with one-line errors (the first mismatching key and shapes), falls back from a missing `param_key` entry
 as BasicSR does (logged), and refuses a file whose stored constructor arguments disagree with the option file;
-`save_network` writes every file through `checkpoint.write_weights`, with the network's registry name and complete
+`save_network` writes every file through `weights.write.write_weights`, with the network's registry name and complete
 constructor arguments, so `load_model` (plksr infer/export/convert) rebuilds the trained function.
 
-Its option keys are declared once in `options.ModelKeys` (use_amp, amp_dtype, channels_last; AMP resolved by
-`runtime.amp_precision`, so `use_amp: true` is never slower than fp32) and `options.TestKeys` (the `val.*` test-time
-keys: use_amp, self_ensemble, tile, tile_overlap, pbar, reference, reference_file). EMA is BasicSR's
+Its option keys are declared below, once: `ModelKeys` (use_amp, amp_dtype, channels_last; AMP resolved by
+`runtime.device.amp_precision`, so `use_amp: true` is never slower than fp32), `TestKeys` (the `val.*` test-time
+keys: use_amp, self_ensemble, tile, tile_overlap, pbar, reference, reference_file) and `TrainKeys`. EMA is BasicSR's
 `train.ema_decay`. `validation` returns `evaluation.results.DatasetResult`; what only testing adds (the bicubic
 baseline, comparison strips) comes through its `on_image` hook from the test pipeline.
 """
@@ -22,7 +22,8 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,8 +37,16 @@ from plksr_arch.evaluation.metrics import image_metrics
 from plksr_arch.evaluation.results import DatasetResult, ImageResult
 from plksr_arch.inference.tiles import check_tiling, self_ensemble, tiled_forward
 from plksr_arch.inference.upscaler import mixed_precision_forward
-from plksr_arch.runtime.device import amp_precision, autocast_dtype, describe, needs_grad_scaler, resolve_num_gpu
-from plksr_arch.training.options import PLKSR_MODEL_KEYS, ModelKeys, TestKeys, TrainKeys, read_keys, vgg_weights
+from plksr_arch.runtime.device import (
+    amp_precision,
+    autocast_dtype,
+    check_amp_dtype,
+    describe,
+    needs_grad_scaler,
+    resolve_num_gpu,
+)
+from plksr_arch.training.basicsr_keys import missing_vgg_weights
+from plksr_arch.training.keys import OptionKeys, fail, optimizer_class, option
 from plksr_arch.weights.read import load_into
 from plksr_arch.weights.write import network_arguments, write_torch_file, write_weights
 
@@ -53,6 +62,67 @@ class SaveError(UserError):
     """A checkpoint could not be written (disk full, no permission); the ones saved before are intact."""
 
 
+@dataclass(frozen=True)
+class ModelKeys(OptionKeys):
+    """Top-level keys PLKSRModel adds to BasicSR's option files."""
+
+    section: ClassVar[str] = ""
+
+    use_amp: bool = option(False, "train under autocast, dtype by the runtime's AMP rule (off where it is fp32)")
+    amp_dtype: str = option("auto", "auto | fp16 | bf16: fp16 + grad scaler on CUDA; on a CPU bf16 if native")
+    channels_last: bool = option(False, "NHWC activations and weights (what oneDNN and cuDNN want for bf16/fp16)")
+
+    @classmethod
+    def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
+        try:
+            check_amp_dtype(cls.read(opt).amp_dtype)
+        except ValueError as err:
+            raise fail(source, "amp_dtype", str(err)) from None
+
+
+@dataclass(frozen=True)
+class TestKeys(OptionKeys):
+    """`val.*` keys PLKSRModel adds: test-time settings of validation during training and of `plksr test`."""
+
+    section: ClassVar[str] = "val"
+
+    use_amp: bool = option(False, "test under autocast (amp_dtype); the global skip, output and metrics stay fp32")
+    self_ensemble: bool = option(False, "mean of the eight flips/rotations (x8), 5-8x slower")
+    tile: int | None = option(None, "LR tile size in pixels, to bound memory; null = whole images")
+    tile_overlap: int = option(16, "LR pixels shared by neighbouring tiles, feathered")
+    pbar: bool | None = option(None, "progress bar per dataset (images/s); null = on when testing")
+    reference: str | None = option("auto", "key of the published results in reference_file; auto")
+    reference_file: str | None = option(
+        "paper", "YAML file of published results; paper = the PLKSR paper's tables (shipped)"
+    )
+
+    @classmethod
+    def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
+        keys = cls.read(cls.section_of(opt))
+        try:
+            check_tiling(keys.tile, keys.tile_overlap)
+        except ValueError as err:
+            raise fail(source, "val", str(err)) from None
+        ref_file = keys.reference_file
+        if check_paths and ref_file not in (None, "paper") and not osp.isfile(osp.expanduser(ref_file)):
+            raise fail(source, "val.reference_file", f"'{ref_file}' does not exist")
+
+
+@dataclass(frozen=True)
+class TrainKeys(OptionKeys):
+    """`train.*` keys PLKSRModel adds."""
+
+    section: ClassVar[str] = "train"
+
+    nonfinite_limit: int = option(10, "steps in a row with a non-finite loss/gradient (each skipped) that stop a run")
+
+    @classmethod
+    def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
+        limit = cls.read(cls.section_of(opt)).nonfinite_limit
+        if limit < 1:
+            raise fail(source, "train.nonfinite_limit", f"{limit!r}: must be >= 1")
+
+
 class PLKSRModel(SRModel):
     """SRModel with automatic mixed precision, channels_last and torch.optim optimizers; CPU-friendly.
 
@@ -62,16 +132,13 @@ class PLKSRModel(SRModel):
     grad scalers and the best validation metrics; the best validation PSNR's weights are kept as `net_g_best.pth`.
     """
 
-    option_keys = PLKSR_MODEL_KEYS
+    option_keys = (ModelKeys, TestKeys, TrainKeys)
 
     def __init__(self, opt: dict) -> None:
         resolve_num_gpu(opt)
-        keys, self.test_keys = read_keys(ModelKeys, opt), read_keys(TestKeys, opt.get("val"))
+        keys, self.test_keys = ModelKeys.read(opt), TestKeys.read(opt.get("val"))
         self.channels_last = keys.channels_last
-        perceptual = opt.get("train", {}).get("perceptual_opt")
-        ours = perceptual and opt["is_train"] and perceptual.get("type") == "PLKSRPerceptualLoss"
-        self.vgg_weights = vgg_weights(perceptual)[0] if ours else None
-        self.nonfinite_limit = read_keys(TrainKeys, opt.get("train")).nonfinite_limit
+        self.nonfinite_limit = TrainKeys.read(opt.get("train")).nonfinite_limit
         self.nonfinite_streak = 0
         super().__init__(opt)
         log = get_root_logger()
@@ -111,18 +178,17 @@ class PLKSRModel(SRModel):
         return super().model_to_device(net)
 
     def init_training_settings(self) -> None:
-        if self.vgg_weights is not None and not osp.isfile(self.vgg_weights):
-            raise UserError(f"train.perceptual_opt.vgg_weights: '{self.vgg_weights}' does not exist")
+        perceptual = self.opt["train"].get("perceptual_opt")
+        problem = perceptual and perceptual.get("type") == "PLKSRPerceptualLoss" and missing_vgg_weights(perceptual)
+        if problem:  # before BasicSR builds the loss
+            raise UserError(f"train.perceptual_opt.vgg_weights: {problem}")
         super().init_training_settings()
         if self.channels_last and hasattr(self, "net_g_ema"):
             self.net_g_ema.to(memory_format=torch.channels_last)
 
     def get_optimizer(self, optim_type: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
         """Any optimizer in torch.optim by name (Adam, AdamW, ...)."""
-        cls = getattr(torch.optim, optim_type, None)
-        if not isinstance(cls, type) or not issubclass(cls, torch.optim.Optimizer):
-            raise ValueError(f"train.optim_g.type: {optim_type!r} is not an optimizer in torch.optim")
-        return cls(params, lr, **kwargs)
+        return optimizer_class(optim_type)(params, lr, **kwargs)
 
     def _autocast(self, enabled: bool) -> contextlib.AbstractContextManager:
         if not enabled:

@@ -4,7 +4,7 @@
 + perceptual + adversarial loss against a `UNetDiscriminatorSN`) keep the YAML keys of BasicSR's RealESRNetModel and
 RealESRGANModel and add PLKSRModel's: AMP, channels_last, EMA, skipped non-finite steps, grad scalers in training
 states, `net_g_best.pth`, our checkpoint loading and writing. The plain names belong to BasicSR (`..._basicsr`) and the
-realesrgan package; our commands read them as ours (`registration.FOREIGN_NAMES`), so Real-ESRGAN's option files run
+realesrgan package; our commands read them as ours (`training.names.FOREIGN_NAMES`), so Real-ESRGAN's option files run
 with only `network_g` changed.
 
 The degradation is BasicSR's code (the `feed_data` of its classes, called as functions on a `Degradation`); only where
@@ -22,22 +22,21 @@ from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils import USMSharp
 
 from plksr_arch.training import basicsr_fixes
-from plksr_arch.training.models.plksr_model import PLKSRModel
-from plksr_arch.training.options import (
+from plksr_arch.training.basicsr_keys import (
     REAL_ESRGAN_KEYS,
     REAL_ESRNET_KEYS,
     DegradationKeys,
     ESRNetKeys,
     GANTargetKeys,
-    read_keys,
 )
+from plksr_arch.training.models.plksr_model import PLKSRModel
 
 
 class Degradation:
     """Real-ESRGAN's second-order degradation of a RealESRGANDataset batch (GT + three kernels) on `device`: blur,
     resize, noise and JPEG twice, then resize + sinc filter; a random `gt_size` crop; the training-pair pool.
 
-    `opt` holds the degradation keys (`options.DegradationKeys`), `scale` and, for `gan`, nothing more: the GAN
+    `opt` holds the degradation keys (`basicsr_keys.DegradationKeys`), `scale` and, for `gan`, nothing more: the GAN
     variant keeps the GT and its unsharp-masked copy apart (PLKSRRealESRGANModel), the other sharpens the GT itself
     when `gt_usm` is set (PLKSRRealESRNetModel). `queue_size` 0 turns the pool off (held-out pairs).
     """
@@ -46,7 +45,7 @@ class Degradation:
         self.opt, self.device, self.is_train = opt, device, True
         self.jpeger = basicsr_fixes.diff_jpeg().to(device)
         self.usm_sharpener = USMSharp().to(device)
-        self.queue_size = int(opt.get("queue_size", 180))
+        self.queue_size = DegradationKeys.read(opt).queue_size
         self.queue_lq: torch.Tensor | None = None
         self.queue_gt: torch.Tensor | None = None
         self.queued = 0
@@ -91,7 +90,7 @@ class Degradation:
 def degradation_options(opt: dict, gan: bool) -> dict:
     """`opt` with the degradation keys' defaults filled in (BasicSR's code reads them with `opt[key]`)."""
     keys = [DegradationKeys, GANTargetKeys if gan else ESRNetKeys]
-    return {**opt, **{k: v for kind in keys for k, v in asdict(read_keys(kind, opt)).items()}}
+    return {**opt, **{k: v for kind in keys for k, v in asdict(kind.read(opt)).items()}}
 
 
 class PLKSRRealESRNetModel(PLKSRModel):
@@ -106,7 +105,7 @@ class PLKSRRealESRNetModel(PLKSRModel):
         # The GAN stage's losses compare with unsharp-masked GT, also on paired batches.
         self.usm_sharpener = USMSharp().to(self.device) if self.gan else None
         self.degradation = None
-        if self.is_train and read_keys(DegradationKeys, opt).high_order_degradation:
+        if self.is_train and DegradationKeys.read(opt).high_order_degradation:
             self.degradation = Degradation(degradation_options(opt, self.gan), self.device, gan=self.gan)
 
     def feed_data(self, data: dict) -> None:
@@ -134,7 +133,7 @@ class PLKSRRealESRGANModel(PLKSRRealESRNetModel, SRGANModel):
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.targets = read_keys(GANTargetKeys, opt)
+        self.targets = GANTargetKeys.read(opt)
 
     def _discriminate(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         with self._autocast(self.use_amp):
