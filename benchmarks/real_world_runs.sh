@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real-world runs behind the issue-12 note and README "Real-world training", on a CPU: the shipped x4 RealPLKSR
+# The real-world runs behind the issue-12 note and docs/real-world.md, on a CPU: the shipped x4 RealPLKSR
 # option files (RealPLKSR as shipped: dim 64, 28 blocks) trained on scikit-image's photos, shrunk with --force_yml
 # (batch 2, GT patches 160 -> 128, pool of 8, EMA 0.9 so that 100 iterations mean something); the perceptual loss
 # uses a randomly initialised VGG19 (ImageNet's weights cannot be downloaded offline). Then the GAN stage under

@@ -200,10 +200,11 @@ def _free_port() -> int:
 
 
 def test_two_node_torchrun_on_localhost(tmp_path, data) -> None:
-    """The README's multi-node line: two `torchrun --nnodes 2` launchers (one process each, node ranks 0 and 1)
-    meeting at a rendezvous on localhost, as two machines would at the first one's address; `--launcher pytorch`
-    on CPUs (Gloo). Training reaches total_iter although each rank's loader drops its last incomplete batch (3
-    images per rank, batch 2). Several processes on one node: tests/e2e/test_real_world.py (GAN stage)."""
+    """The multi-node line of docs/training.md: two `torchrun --nnodes 2` launchers (one process each, node ranks
+    0 and 1) meeting at a rendezvous on localhost, as two machines would at the first one's address;
+    `--launcher pytorch` on CPUs (Gloo). Training reaches total_iter although each rank's loader drops its last
+    incomplete batch (3 images per rank, batch 2). Several processes on one node: tests/e2e/test_real_world.py (GAN
+    stage)."""
     path = write_yaml(tmp_path / "nodes.yml", train_options(data["train"], name="nodes"))
     port = _free_port()
 

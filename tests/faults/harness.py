@@ -90,7 +90,7 @@ def fault(
         assert str(name) in out.line, f"{name!r} not named in: {out.line}"
     snapshot.check()
     assert not (cwd / MARKER).exists(), "a pickle payload ran"
-    print(out.line)  # shown by `pytest tests/faults -rP`: the messages the README quotes
+    print(out.line)  # shown by `pytest tests/faults -rP`: the messages docs/faults.md quotes
     return out
 
 
