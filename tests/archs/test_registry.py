@@ -142,3 +142,33 @@ def test_paper_presets_are_the_released_configurations() -> None:
     assert registry.paper_preset_of(PLKSR(upscaling_factor=2, use_ea=False)) is None
     assert registry.paper_preset_of(RealPLKSR(upscaling_factor=2)) is None  # a preset, not the paper's
     assert set(registry.presets()) == {"PLKSR", "PLKSR-tiny", "RealPLKSR"}
+
+
+def test_realplksr_is_named_by_the_code_of_its_own_module_and_the_public_exports_only() -> None:
+    """Everything else reaches RealPLKSR through `archs.registry`: outside archs/realplksr_arch.py and its spec, only
+    the code (names and string literals, not docstrings) of the two files that export the public names names it."""
+    import ast
+
+    from ..conftest import REPO
+
+    naming = []
+    for path in sorted((REPO / "plksr_arch").rglob("*.py")):
+        if path.name in ("realplksr_arch.py", "realplksr_spec.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            name = {ast.Name: "id", ast.Attribute: "attr", ast.alias: "name"}.get(type(node))
+            text = getattr(node, name) if name else None
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                text = node.value
+            if text and "RealPLKSR" in text:
+                naming.append(str(path.relative_to(REPO)))
+                break
+    assert naming == ["plksr_arch/__init__.py", "plksr_arch/archs/__init__.py"]
