@@ -9,13 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pytest
-import torch
-import yaml
+# pytest runs two xdist workers on two cores: each test process, and every `plksr` it starts, computes on one thread,
+# so the workers never oversubscribe the cores (busy OpenMP threads spin while they wait for one). Set before torch
+# is imported; a test that needs more threads says so (`--threads`, `torch.set_num_threads`).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import plksr_arch  # noqa: F401  (applies the compat fixes and registers before basicsr is used)
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+import plksr_arch  # noqa: E402, F401  (applies the compat fixes and registers before basicsr is used)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
