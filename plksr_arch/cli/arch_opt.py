@@ -1,4 +1,5 @@
-"""`--arch-opt KEY=VALUE`: a constructor argument for weights that do not store theirs (see `checkpoint.load_model`)."""
+"""`--arch-opt KEY=VALUE`: a constructor argument for weights that do not store theirs (see
+`weights.read.load_model`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Rendering of `plksr bench` reports (`benchmark.bench`'s JSON dict): the Markdown table with the limit line and the
-latency ratios, the comparison with the paper's efficiency claims, and the latency-vs-PSNR plots of the paper's
-Fig. 1 (its figures beside this machine's)."""
+"""Rendering of `plksr bench` reports (`bench.protocol.bench`'s JSON dict): the Markdown table with the limit line
+and the latency ratios, the comparison with the paper's efficiency claims, and the latency-vs-PSNR plots of the
+paper's Fig. 1 (its figures beside this machine's)."""
 
 from __future__ import annotations
 

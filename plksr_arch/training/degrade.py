@@ -1,6 +1,7 @@
 """Synthetic real-world pairs: HR images degraded by the training degradation (Real-ESRGAN's second-order pipeline,
-BasicSR's code through `models.realesr_model.Degradation`) with a fixed seed, for validation sets and `plksr demo
---real`. Each pair depends only on its image, its index and the seed, so a validation set is the same on every run.
+BasicSR's code through `training.models.realesr_model.Degradation`) with a fixed seed, for validation sets and
+`plksr demo --real`. Each pair depends only on its image, its index and the seed, so a validation set is the same
+on every run.
 """
 
 from __future__ import annotations

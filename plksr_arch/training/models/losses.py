@@ -2,7 +2,7 @@
 
 BasicSR's VGGFeatureExtractor loads its ImageNet weights from one module-level path relative to the working directory
 (`basicsr.archs.vgg_arch.VGG_PRETRAIN_PATH`) and downloads them when that file is missing (a hang offline). Here the
-file is the `vgg_weights` argument, read with `checkpoint.read_torch_file` (weights_only); nothing is downloaded and
+file is the `vgg_weights` argument, read with `weights.read.read_torch_file` (weights_only); nothing is downloaded and
 no BasicSR global is read or changed. Layers, normalisation, criteria and `forward` are BasicSR's.
 """
 

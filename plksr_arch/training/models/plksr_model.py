@@ -334,7 +334,7 @@ class PLKSRModel(SRModel):
 
     def load_network(self, net: Any, load_path: str, strict: bool = True, param_key: str | None = "params") -> None:
         """BasicSR's `load_network` (the `param_key` entry, `params` when the file has none, logged) read with
-        `checkpoint.load_into`: weights_only, one-line CheckpointErrors naming the first mismatching key, and a file's
+        `weights.read.load_into`: weights_only, one-line CheckpointErrors naming the first mismatching key, and a file's
         stored constructor arguments checked against the option file's."""
         bare = self.get_bare_model(net)
         log = get_root_logger()
@@ -344,8 +344,8 @@ class PLKSRModel(SRModel):
 
     def save_network(self, net: Any, net_label: str, current_iter: Any, param_key: Any = "params") -> None:
         """BasicSR's `<net_label>_<iter>.pth` (`latest` for -1) of one network or a list (one entry per param_key),
-        written once by `checkpoint.write_weights` with the network's registry name and constructor arguments (BasicSR
-        retries three times and then carries on without the file)."""
+        written once by `weights.write.write_weights` with the network's registry name and constructor arguments
+        (BasicSR retries three times and then carries on without the file)."""
         nets = net if isinstance(net, list) else [net]
         keys = param_key if isinstance(param_key, list) else [param_key]
         bare = self.get_bare_model(nets[0])
