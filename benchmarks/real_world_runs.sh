@@ -14,7 +14,7 @@ import os, torch
 import plksr_arch, basicsr  # noqa: F401
 from torchvision.models import vgg19
 from plksr_arch.data.photos import TEST_PHOTOS, TRAIN_PHOTOS, build_dataset, load_photo
-from plksr_arch.data.prepare import write_png
+from plksr_arch.data.preparation import write_png
 for folder, names in (("train_photos", TRAIN_PHOTOS), ("heldout_photos", TEST_PHOTOS)):
     os.makedirs(folder, exist_ok=True)
     for name in names:

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from plksr_arch.data.prepare import list_images, prepare_dataset, prepare_real, tiling_problem
+    from plksr_arch.data.preparation import list_images, prepare_dataset, prepare_real, tiling_problem
     from plksr_arch.errors import UserError
 
     if args.multiscale and not args.real:
@@ -82,7 +82,7 @@ def _degraded_val(args: argparse.Namespace, paths: list[str]) -> dict[str, str]:
     import os.path as osp
     from functools import partial
 
-    from plksr_arch.data.prepare import build_once, sources
+    from plksr_arch.data.preparation import build_once, sources
     from plksr_arch.errors import UserError
     from plksr_arch.training.degrade import degraded_pairs
 

@@ -13,7 +13,7 @@ import os.path as osp
 
 import numpy as np
 
-from plksr_arch.data.prepare import bicubic_lr, modcrop, subimage_boxes, write_png
+from plksr_arch.data.preparation import bicubic_lr, modcrop, subimage_boxes, write_png
 
 # CC0 / public-domain photos in scikit-image's package data (no download); greyscale ones add texture variety.
 TRAIN_PHOTOS = (

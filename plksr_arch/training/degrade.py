@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from plksr_arch.data.prepare import write_png
+from plksr_arch.data.preparation import write_png
 from plksr_arch.training.basicsr_keys import REALESRGAN_CROP
 
 

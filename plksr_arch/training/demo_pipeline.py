@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from plksr_arch.data.photos import REAL_HELDOUT_SIZE, TEST_PHOTOS, TRAIN_PHOTOS, build_dataset, load_photo
-from plksr_arch.data.prepare import prepare_real, write_png
+from plksr_arch.data.preparation import prepare_real, write_png
 from plksr_arch.runtime.device import autocast_dtype, describe, memory_format, resolve_device, resolve_precision
 from plksr_arch.runtime.measure import time_runs
 from plksr_arch.training.degrade import degraded_pairs
@@ -87,7 +87,7 @@ def measure_iters_per_second(
 
 def build_real_dataset(root: str, scale: int) -> dict[str, str]:
     """For `plksr demo --real`: the training photos as 400 px GT sub-images with a RealESRGANDataset meta_info
-    (`prepare.prepare_real` into `root/train`; equal-sized files keep the loading time per batch steady, so the speed
+    (`prepare_real` into `root/train`; equal-sized files keep the loading time per batch steady, so the speed
     calibration holds), and the held-out photos as degraded pairs (`degrade.degraded_pairs`, 256 px centre crops,
     seed 0) in `root/test/{GT,LQ}`. Returns the paths."""
     folders = {kind: osp.join(root, f"{kind}_photos") for kind in ("train", "heldout")}

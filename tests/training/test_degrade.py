@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from plksr_arch.cli import main
-from plksr_arch.data.prepare import build_once, prepare_real
+from plksr_arch.data.preparation import build_once, prepare_real
 from plksr_arch.training.degrade import degraded_pairs, recipe
 
 from ..conftest import make_hr
