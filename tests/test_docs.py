@@ -3,6 +3,7 @@ the paper's tables, the fault suite's cases), and every relative link between th
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 
@@ -11,6 +12,7 @@ import pytest
 from .conftest import REPO
 
 
+@functools.cache
 def _generator():
     spec = importlib.util.spec_from_file_location("generate_docs", REPO / "tools" / "generate_docs.py")
     module = importlib.util.module_from_spec(spec)

@@ -13,6 +13,7 @@ A generated part sits between `<!-- begin generated: NAME -->` and `<!-- end gen
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import subprocess
 import sys
@@ -92,8 +93,9 @@ def paper_block(_: str) -> str:
     return "\n".join(tables)
 
 
+@functools.cache
 def fault_cases() -> list[str]:
-    """The ids of tests/faults, as pytest collects them, relative to tests/faults/."""
+    """The ids of tests/faults, as pytest collects them, relative to tests/faults/ (collected once a process)."""
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/faults"],
         cwd=REPO,

@@ -109,7 +109,7 @@ class DegradationKeys(OptionKeys):
         train_ds = opt["datasets"].get("train", {})
         dataset = lookup(DATASET_REGISTRY, train_ds.get("type"))
         gives_kernels = isinstance(dataset, type) and issubclass(dataset, RealESRGANDataset)
-        keys = cls.read(opt)
+        keys = cls.of(opt)
         if not keys.high_order_degradation:
             if gives_kernels:
                 raise fail(

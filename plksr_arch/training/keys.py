@@ -79,11 +79,10 @@ class OptionKeys:
         return cls(**{f.name: mapping[f.name] for f in dataclasses.fields(cls) if f.name in mapping})
 
     @classmethod
-    def section_of(cls, opt: Mapping[str, Any]) -> Mapping[str, Any]:
-        """This group's mapping in a whole option file (`dataset` keys: the train dataset's)."""
-        if cls.section == "dataset":
-            return (opt.get("datasets") or {}).get("train") or {}
-        return opt if not cls.section else opt.get(cls.section) or {}
+    def of(cls: type[Keys], opt: Mapping[str, Any]) -> Keys:
+        """This group's keys in a whole option file (the top level or its `section`), defaults where absent; a
+        `dataset` group is read from each dataset's mapping with `read`."""
+        return cls.read(opt.get(cls.section) if cls.section else opt)
 
     @classmethod
     def declared(cls) -> list[Declared]:

@@ -75,7 +75,7 @@ class ModelKeys(OptionKeys):
     @classmethod
     def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
         try:
-            check_amp_dtype(cls.read(opt).amp_dtype)
+            check_amp_dtype(cls.of(opt).amp_dtype)
         except ValueError as err:
             raise fail(source, "amp_dtype", str(err)) from None
 
@@ -98,7 +98,7 @@ class TestKeys(OptionKeys):
 
     @classmethod
     def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
-        keys = cls.read(cls.section_of(opt))
+        keys = cls.of(opt)
         try:
             check_tiling(keys.tile, keys.tile_overlap)
         except ValueError as err:
@@ -118,7 +118,7 @@ class TrainKeys(OptionKeys):
 
     @classmethod
     def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
-        limit = cls.read(cls.section_of(opt)).nonfinite_limit
+        limit = cls.of(opt).nonfinite_limit
         if limit < 1:
             raise fail(source, "train.nonfinite_limit", f"{limit!r}: must be >= 1")
 
