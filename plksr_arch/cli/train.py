@@ -35,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--auto_resume", action="store_true", help="resume from the latest state in experiments/<name>/training_states"
     )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="the official trainer's arithmetic bit for bit (fp32 NCHW direct convolutions, torch's default Adam, "
+        "BasicSR's data loader; fp16 autocast on CUDA): the option key exact: true",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         weights = train.run(
-            args.opt, overrides=args.force_yml, launcher=args.launcher, auto_resume=args.auto_resume, debug=args.debug
+            args.opt,
+            overrides=[*args.force_yml, *(["exact=true"] if args.exact else [])],
+            launcher=args.launcher,
+            auto_resume=args.auto_resume,
+            debug=args.debug,
         )
     except train.Interrupted as stop:
         print(f"plksr train: {stop}; resume with --auto_resume", file=sys.stderr)

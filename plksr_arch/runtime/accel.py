@@ -58,18 +58,40 @@ class SpectralConv2d(nn.Module):
         weight = conv.weight.detach().float()
         bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
         self.register_buffer("bias", bias.to(weight.device), persistent=False)
-        self.register_buffer("spectrum", self._spectrum(weight), persistent=False)
-
-    def _spectrum(self, weight: torch.Tensor) -> torch.Tensor:
-        """(frequencies, 2 * out, in) real matrices `[A; B]` with A[o, i] = Re W[o, i] and B[o, i] = Im W[o, i]:
-        Y = X * conj(W), the cross-correlation that `conv2d` computes, is X A - i X B for complex X."""
-        with torch.autocast(weight.device.type, enabled=False):
-            w = torch.fft.rfft2(weight, s=(self.tile, self.tile))  # (out, in, L, L/2+1)
-        parts = torch.cat([w.real, w.imag], 0)  # (2 out, in, L, L/2+1)
-        return parts.permute(2, 3, 0, 1).reshape(-1, 2 * self.out_channels, self.in_channels).contiguous()
+        self.register_buffer("spectrum", weight_spectrum(weight, tile).contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return spectral_conv2d(x, self.spectrum, self.bias, self.tile, self.pad)
+
+
+def weight_spectrum(weight: torch.Tensor, tile: int) -> torch.Tensor:
+    """(frequencies, 2 * out, in) real matrices `[A; B]` of a kernel on `tile` x `tile` windows, with
+    A[o, i] = Re W[o, i] and B[o, i] = Im W[o, i]: Y = X * conj(W), the cross-correlation that `conv2d` computes, is
+    X A - i X B for complex X. Differentiable (training computes it from the current weights at every step)."""
+    with torch.autocast(weight.device.type, enabled=False):
+        w = torch.fft.rfft2(weight.float(), s=(tile, tile))  # (out, in, L, L/2+1)
+    parts = torch.cat([w.real, w.imag], 0)  # (2 out, in, L, L/2+1)
+    return parts.permute(2, 3, 0, 1).reshape(-1, 2 * weight.shape[0], weight.shape[1])
+
+
+def spectral_tile(height: int, width: int, kernel: int) -> int:
+    """The FFT window for a training map: one window holding the whole (padded) map when it fits in 128 pixels (a
+    48 x 48 patch with k = 13 is one 64 x 64 transform), else overlap-save `FFT_TILE` windows."""
+    need = max(height, width) + kernel - 1
+    return next((size for size in (32, 48, 64, 80, 96, 128) if size >= need), FFT_TILE)
+
+
+def spectral_conv2d_trainable(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`conv2d(x, weight, bias, padding=k // 2)` by FFT with autograd through the transforms (training's spectral
+    PLKC route): forward and gradients match the direct convolution to fp32 rounding. Computes in fp32 whatever
+    the autocast and returns the input's dtype."""
+    k = weight.shape[-1]
+    tile = spectral_tile(x.shape[-2], x.shape[-1], k)
+    if bias is None:
+        bias = weight.new_zeros(weight.shape[0])
+    with torch.autocast(x.device.type, enabled=False):
+        spectrum = weight_spectrum(weight, tile)
+        return _correlate(x.float(), spectrum, bias.float(), tile, k // 2).to(x.dtype)
 
 
 @torch.library.custom_op("plksr::spectral_conv2d", mutates_args=())
@@ -101,6 +123,8 @@ def _correlate(x: torch.Tensor, spectrum: torch.Tensor, bias: torch.Tensor, size
     mixed = mixed.view(size, half, out_c, count).permute(3, 2, 0, 1)
     y = torch.fft.irfft2(mixed, s=(size, size))[..., :step, :step]
     y = y.reshape(n, rows, cols, out_c, step, step).permute(0, 3, 1, 4, 2, 5).reshape(n, out_c, rows * step, -1)
+    if torch.is_grad_enabled() and (x.requires_grad or spectrum.requires_grad or bias.requires_grad):
+        return y[..., :h, :w] + bias[:, None, None]
     out = torch.empty(n, out_c, h, w, device=x.device)  # contiguous, as the operator's fake promises
     return torch.add(y[..., :h, :w], bias[:, None, None], out=out)
 

@@ -177,6 +177,11 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The precision an autocast dtype stands for (None: fp32); `autocast_dtype`'s inverse."""
+    return {"torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), "fp32")
+
+
 def needs_grad_scaler(dtype: torch.dtype | None) -> bool:
     """Whether training in `dtype` needs loss scaling: fp16 does (gradients underflow), bf16 has fp32's range and
     fp32 needs none. (fp16 training happens on CUDA only: `amp_precision` never gives it on a CPU.)"""

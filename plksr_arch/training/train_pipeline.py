@@ -19,7 +19,8 @@ import torch
 
 from plksr_arch.errors import UserError
 from plksr_arch.training import basicsr_fixes
-from plksr_arch.training.models.plksr_model import NonFiniteLoss
+from plksr_arch.training.loader import cap_workers, faster_loader
+from plksr_arch.training.models.plksr_model import ModelKeys, NonFiniteLoss
 from plksr_arch.training.options import OptionsError, load_options
 from plksr_arch.training.process import start_process
 
@@ -77,9 +78,17 @@ def train(opt: dict, opt_path: str) -> str:
     from basicsr.utils import AvgTimer, MessageLogger
 
     start_process(opt)
+    exact = ModelKeys.of(opt).exact
+    cuda = opt["num_gpu"] > 0
     torch.backends.cudnn.benchmark = True
+    if cuda and not exact:  # TF32 for the fp32 matmuls and convolutions left outside autocast
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     resume_state, logger, tb_logger = prepare_run(opt, opt_path)
+    if not exact:
+        cap_workers(opt, logger)
     train_loader, train_sampler, val_loaders, _, total_iters = create_train_val_dataloader(opt, logger)
+    if not exact:
+        train_loader = faster_loader(train_loader, cuda)
     model = build_model(opt)
     start_epoch, current_iter = 0, 0
     if resume_state:

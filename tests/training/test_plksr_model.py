@@ -132,3 +132,101 @@ def test_pretrained_network_is_checked_against_what_its_file_stores(tmp_path) ->
     loaded = _model(tmp_path / "c", name="c", network_g={**network, "norm_groups": 8}, path=path)
     for key, value in loaded.net_g.state_dict().items():
         assert torch.equal(value, model.net_g.state_dict()[key]), key
+
+
+def _steps(tmp_path: Path, model_type: str, steps: int = 3, **top) -> tuple[dict, object]:
+    """State dict of a `model_type` model after `steps` steps on fixed batches, built from the same seed."""
+    from basicsr.models import build_model
+
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2), **top)
+    opt = load_options(str(write_yaml(tmp_path / f"{model_type}.yml", opt)), is_train=True, root=str(tmp_path))
+    opt["model_type"] = model_type
+    torch.manual_seed(0)
+    model = build_model(opt)
+    gen = torch.Generator().manual_seed(1)
+    for i in range(steps):
+        model.feed_data({"lq": torch.rand(2, 3, 12, 12, generator=gen), "gt": torch.rand(2, 3, 24, 24, generator=gen)})
+        model.optimize_parameters(i + 1)
+    return {k: v.clone() for k, v in model.net_g.state_dict().items()}, model
+
+
+def test_exact_steps_bit_for_bit_like_basicsr_srmodel(tmp_path) -> None:
+    """`exact: true` (plksr train --exact) with the official files' `use_amp: true`: BasicSR's SRModel arithmetic,
+    which is the official ESRModel's on a CPU (its CUDA-only autocast is off there)."""
+    ours, model = _steps(tmp_path, "PLKSRModel", use_amp=True, exact=True)
+    basicsr, _ = _steps(tmp_path, "SRModel")
+    assert model.routes is None and not model.use_amp
+    assert all(type(m) is torch.nn.Conv2d for m in model.net_g.modules() if isinstance(m, torch.nn.Conv2d))
+    assert all(torch.equal(ours[k], basicsr[k]) for k in basicsr)
+
+
+def test_default_routes_train_like_srmodel_to_rounding(tmp_path) -> None:
+    """The measured routes and the fused optimizer change rounding only: weights after 3 steps agree with SRModel's
+    to 1e-5 relative, and every parameter moved."""
+    ours, model = _steps(tmp_path, "PLKSRModel")
+    basicsr, _ = _steps(tmp_path, "SRModel")
+    assert model.routes is not None and model.optimizer_g.defaults["fused"]
+    for key, want in basicsr.items():
+        assert ((ours[key] - want).norm() / want.norm()).item() < 1e-5, key
+
+
+def test_fused_optimizer_unless_exact_or_named(tmp_path) -> None:
+    assert not _model(tmp_path, exact=True).optimizer_g.defaults["fused"]
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2))
+    opt["train"]["optim_g"]["foreach"] = False
+    from basicsr.models import build_model
+
+    model = build_model(load_options(str(write_yaml(tmp_path / "f.yml", opt)), is_train=True, root=str(tmp_path)))
+    assert not model.optimizer_g.defaults["fused"] and model.optimizer_g.defaults["foreach"] is False
+
+
+def test_routes_are_kept_in_the_training_state(tmp_path, caplog) -> None:
+    model = _model(tmp_path, channels_last=None, large_kernel="spectral")
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert set(model.routes.values()) >= {"spectral"}
+    os_path = tmp_path / "states"
+    os_path.mkdir()
+    model.opt["path"]["training_states"] = str(os_path)
+    model.save_training_state(0, 1)
+    state = torch.load(os_path / "1.state", weights_only=False)
+    assert state["routes"] == model.routes
+    resumed = _model(tmp_path, large_kernel="direct")  # the state's routes win over a changed file
+    resumed.resume_training(state)
+    resumed.feed_data(_batch())
+    with caplog.at_level("INFO"):
+        resumed.optimize_parameters(2)
+    assert resumed.routes == model.routes
+    assert not [r for r in caplog.records if "training routes (" in r.getMessage()]
+
+
+def test_deferred_guard_skips_on_the_device_and_stops_a_run(tmp_path, caplog) -> None:
+    """The CUDA guard (`deferred_guard`), run on the CPU: a non-finite loss leaves weights, EMA and the optimizer's
+    step count as they were without the host reading a flag in that step; the flags are counted when read."""
+    from plksr_arch.training.models.plksr_model import NonFiniteLoss
+
+    opt = train_options(make_pairs(tmp_path / "data", 2, 2))
+    opt["train"].update(ema_decay=0.9, nonfinite_limit=2)
+    from basicsr.models import build_model
+
+    model = build_model(load_options(str(write_yaml(tmp_path / "d.yml", opt)), is_train=True, root=str(tmp_path)))
+    model.deferred_guard = True
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert isinstance(model.log_dict["l_pix"], torch.Tensor) and isinstance(model.get_current_log()["l_pix"], float)
+    weights = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    ema = {k: v.clone() for k, v in model.net_g_ema.state_dict().items()}
+    steps = [s["step"].clone() for s in model.optimizer_g.state.values()]
+    bad = _batch()
+    bad["gt"][0, 0, 0, 0] = float("nan")
+    with caplog.at_level("WARNING"):
+        for i in (2, 3):
+            model.feed_data(bad)
+            model.optimize_parameters(i)
+        assert all(torch.equal(v, weights[k]) for k, v in model.net_g.state_dict().items())
+        assert all(torch.equal(v, ema[k]) for k, v in model.net_g_ema.state_dict().items())
+        assert all(torch.equal(s["step"], t) for s, t in zip(model.optimizer_g.state.values(), steps, strict=True))
+        with pytest.raises(NonFiniteLoss, match="2 steps in a row"):
+            model.feed_data(_batch())
+            model.optimize_parameters(4)  # reads the flags of steps 2 and 3 first
+    assert "iter 2: non-finite l_pix=nan (on some rank): net_g step skipped" in caplog.text

@@ -6,8 +6,9 @@ as BasicSR does (logged), and refuses a file whose stored constructor arguments 
 `save_network` writes every file through `weights.write.write_weights`, with the network's registry name and complete
 constructor arguments, so `load_model` (plksr infer/export/convert) rebuilds the trained function.
 
-Its option keys are declared below, once: `ModelKeys` (use_amp, amp_dtype, channels_last; AMP resolved by
-`runtime.device.amp_precision`, so `use_amp: true` is never slower than fp32), `TestKeys` (the `val.*` test-time
+Its option keys are declared below, once: `ModelKeys` (use_amp, amp_dtype, channels_last, large_kernel, exact; AMP
+resolved by `runtime.device.amp_precision`, so `use_amp: true` is never slower than fp32; convolution routes measured
+by `training.routes` before the first step unless `exact`), `TestKeys` (the `val.*` test-time
 keys: use_amp, self_ensemble, tile, tile_overlap, pbar, reference, reference_file) and `TrainKeys`. EMA is BasicSR's
 `train.ema_decay`. `validation` returns `evaluation.results.DatasetResult`; what only testing adds (the bicubic
 baseline, comparison strips) comes through its `on_image` hook from the test pipeline.
@@ -16,13 +17,15 @@ baseline, comparison strips) comes through its `on_image` hook from the test pip
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import os.path as osp
 import shutil
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from inspect import signature
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,11 +45,14 @@ from plksr_arch.runtime.device import (
     autocast_dtype,
     check_amp_dtype,
     describe,
+    inference_memory_format,
     needs_grad_scaler,
+    precision_name,
     resolve_num_gpu,
 )
 from plksr_arch.training.basicsr_keys import missing_vgg_weights
 from plksr_arch.training.keys import OptionKeys, fail, optimizer_class, option
+from plksr_arch.training.routes import LARGE_KERNEL_CHOICES, adopt_all, apply_routes, plan_routes
 from plksr_arch.weights.read import load_into
 from plksr_arch.weights.write import network_arguments, write_torch_file, write_weights
 
@@ -70,14 +76,21 @@ class ModelKeys(OptionKeys):
 
     use_amp: bool = option(False, "train under autocast, dtype by the runtime's AMP rule (off where it is fp32)")
     amp_dtype: str = option("auto", "auto | fp16 | bf16: fp16 + grad scaler on CUDA; on a CPU bf16 if native")
-    channels_last: bool = option(False, "NHWC activations and weights (what oneDNN and cuDNN want for bf16/fp16)")
+    channels_last: bool | None = option(
+        None, "NHWC (true) or NCHW (false) convolutions in training; null = the faster, measured (training.routes)"
+    )
+    large_kernel: str = option("auto", "PLKC in training: auto (measured) | direct | spectral (FFT)")
+    exact: bool = option(False, "the official trainer's arithmetic bit for bit (plksr train --exact): no routes")
 
     @classmethod
     def check(cls, opt: dict, source: str, *, is_train: bool, check_paths: bool) -> None:
+        keys = cls.of(opt)
         try:
-            check_amp_dtype(cls.of(opt).amp_dtype)
+            check_amp_dtype(keys.amp_dtype)
         except ValueError as err:
             raise fail(source, "amp_dtype", str(err)) from None
+        if keys.large_kernel not in LARGE_KERNEL_CHOICES:
+            raise fail(source, "large_kernel", f"{keys.large_kernel!r} is not one of {', '.join(LARGE_KERNEL_CHOICES)}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,11 @@ class PLKSRModel(SRModel):
     on any rank is skipped on all ranks and logged with the loss term's name; `train.nonfinite_limit` skipped steps in
     a row raise `NonFiniteLoss` (the training loop saves the last good weights first). Training states also hold the
     grad scalers and the best validation metrics; the best validation PSNR's weights are kept as `net_g_best.pth`.
+
+    Speed (docs/training.md, "Speed"): net_g's convolutions take the routes `training.routes` measures before the
+    first step (kept in the training state), the optimizer its fused implementation, and on CUDA the guard above
+    runs on the device (`_deferred_step`). `exact: true` (`plksr train --exact`) keeps the official trainer's
+    arithmetic bit for bit instead.
     """
 
     option_keys = (ModelKeys, TestKeys, TrainKeys)
@@ -137,13 +155,19 @@ class PLKSRModel(SRModel):
     def __init__(self, opt: dict) -> None:
         resolve_num_gpu(opt)
         keys, self.test_keys = ModelKeys.read(opt), TestKeys.read(opt.get("val"))
-        self.channels_last = keys.channels_last
+        self.keys, self.exact = keys, keys.exact
+        # --exact: the official ESRModel's NCHW fp32 arithmetic (its AMP is CUDA fp16 autocast, a no-op on a CPU).
+        self.channels_last = False if self.exact else keys.channels_last
+        self.routes: dict[str, str] | None = None
         self.nonfinite_limit = TrainKeys.read(opt.get("train")).nonfinite_limit
         self.nonfinite_streak = 0
         super().__init__(opt)
         log = get_root_logger()
         self.amp_dtype: torch.dtype | None = None
-        if keys.use_amp or self.test_keys.use_amp:
+        if self.exact and (keys.use_amp or self.test_keys.use_amp):
+            self.amp_dtype = torch.float16 if self.device.type == "cuda" else None
+            log.info(f"--exact: official AMP, {self.amp_dtype or 'off (fp32)'} on {describe(self.device)}")
+        elif keys.use_amp or self.test_keys.use_amp:
             self.amp_dtype = autocast_dtype(amp_precision(keys.amp_dtype, self.device))
             log.info(f"Automatic mixed precision: {self.amp_dtype or 'off (fp32)'} on {describe(self.device)}")
         # AMP that resolves to fp32 (a CPU without native bf16) is no AMP at all.
@@ -152,6 +176,9 @@ class PLKSRModel(SRModel):
         # One grad scaler per optimizer (net_g, and net_d in GAN models); each is saved in the training states.
         scaling = self.use_amp and needs_grad_scaler(self.amp_dtype)
         self.scalers = [torch.amp.GradScaler("cuda", enabled=scaling) for _ in self.optimizers]
+        # On CUDA the guard runs on the device and is read when ready (`_deferred_step`); elsewhere at once.
+        self.deferred_guard = self.device.type == "cuda" and not self.exact
+        self._pending: deque[tuple[int, list[str], torch.Tensor, Any]] = deque()
         self.self_ensemble = self.test_keys.self_ensemble
         self.tile, self.tile_overlap = self.test_keys.tile, self.test_keys.tile_overlap
         check_tiling(self.tile, self.tile_overlap)
@@ -187,8 +214,38 @@ class PLKSRModel(SRModel):
             self.net_g_ema.to(memory_format=torch.channels_last)
 
     def get_optimizer(self, optim_type: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
-        """Any optimizer in torch.optim by name (Adam, AdamW, ...)."""
-        return optimizer_class(optim_type)(params, lr, **kwargs)
+        """Any optimizer in torch.optim by name (Adam, AdamW, ...); its fused implementation (one kernel for all
+        parameters) when it has one and the option file names neither `fused` nor `foreach`, except with --exact."""
+        cls = optimizer_class(optim_type)
+        fused = not self.exact and not {"fused", "foreach"} & set(kwargs) and "fused" in signature(cls).parameters
+        if fused:
+            kwargs["fused"] = True
+            get_root_logger().info(f"Optimizer {optim_type}: fused")
+        return cls(params, lr, **kwargs)
+
+    def _route(self) -> None:
+        """Give net_g's convolutions their training routes (`training.routes`) once, before the first step: the ones
+        a resumed training state holds, else the fastest of those the option file allows, measured on this batch.
+        Nothing with --exact."""
+        if self.exact or self.routes is not None:
+            return
+        net = self.get_bare_model(self.net_g)
+        adopt_all(net)
+        saved = getattr(self, "_saved_routes", None)
+        if saved:
+            apply_routes(net, saved)
+            get_root_logger().info("Training routes: kept from the training state")
+            self.routes = saved
+            return
+        self.routes = plan_routes(
+            net,
+            self.lq,
+            lambda: self._autocast(self.use_amp),
+            precision_name(self.amp_dtype if self.use_amp else None),
+            channels_last=self.channels_last,
+            large_kernel=self.keys.large_kernel,
+        )
+        apply_routes(net, self.routes)
 
     def _autocast(self, enabled: bool) -> contextlib.AbstractContextManager:
         if not enabled:
@@ -197,9 +254,10 @@ class PLKSRModel(SRModel):
 
     def feed_data(self, data: dict) -> None:
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
-        self.lq = data["lq"].to(self.device, memory_format=fmt)
+        cuda = self.device.type == "cuda"  # batches come pinned (training.loader): the copies overlap
+        self.lq = data["lq"].to(self.device, memory_format=fmt, non_blocking=cuda)
         if "gt" in data:
-            self.gt = data["gt"].to(self.device, memory_format=fmt)
+            self.gt = data["gt"].to(self.device, memory_format=fmt, non_blocking=cuda)
 
     def _finite(self, terms: dict[str, torch.Tensor], what: str) -> bool:
         """Whether every loss term is finite on every rank (one all-reduce when distributed, so all ranks skip
@@ -247,6 +305,7 @@ class PLKSRModel(SRModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         self.current_iter = current_iter
+        self._route()
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast(self.use_amp):
             self.output = self.net_g(self.lq)
@@ -261,16 +320,81 @@ class PLKSRModel(SRModel):
             if l_style is not None:
                 loss_dict["l_style"] = l_style
         scaler = self.scalers[0]
+        if self.deferred_guard and self.optimizer_g.defaults.get("fused"):
+            self._deferred_step(loss_dict, scaler)
+            return
         stepped = self._step(self.optimizer_g, scaler, self._backward(loss_dict, scaler, "net_g"), "net_g")
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if stepped and self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
         self._count_skips(not stepped)
 
+    def _deferred_step(self, terms: dict[str, torch.Tensor], scaler: torch.amp.GradScaler) -> None:
+        """The step with the non-finite guard kept on the device, so the host never waits for the GPU: the fused
+        optimizer skips the update itself (`found_inf`: a non-finite loss term, or without a grad scaler a non-finite
+        gradient norm; with one, the scaler's own overflow check), the EMA blends with weight 0 on a skipped step,
+        and the flags and loss values are copied back without blocking and read when they have arrived
+        (`_read_flags`), so a run of skipped steps stops training a step or two later than the synchronous guard.
+        Losses for the log stay on the device until `get_current_log`."""
+        self._read_flags()
+        optimizer = self.optimizer_g
+        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
+        bad = (~torch.isfinite(values)).any().float()
+        if self.opt["dist"]:
+            torch.distributed.all_reduce(bad)
+        scaler.scale(sum(terms.values())).backward()
+        if scaler.is_enabled():
+            scaler.step(optimizer)  # a fused optimizer takes the scaler's found_inf: no host sync
+            found = sum(scaler._per_optimizer_states[id(optimizer)]["found_inf_per_device"].values())
+            scaler.update()
+            skip = (bad + found) > 0
+        else:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            skip = (bad > 0) | ~torch.isfinite(torch.nn.utils.get_total_norm(grads))
+            optimizer.found_inf = skip.float()
+            optimizer.step()
+            del optimizer.found_inf
+        if self.ema_decay > 0:
+            weight = (1 - self.ema_decay) * (~skip).float()
+            net = dict(self.get_bare_model(self.net_g).named_parameters())
+            for key, param in self.net_g_ema.named_parameters():
+                param.data.lerp_(net[key].data, weight)
+        counted = skip if not scaler.is_enabled() else bad > 0  # fp16 overflows are the scaler's business
+        flags = torch.cat([counted.float().reshape(1), values]).to("cpu", non_blocking=True)
+        event = None
+        if flags.device != values.device:
+            event = torch.cuda.Event()
+            event.record()
+        self._pending.append((self.current_iter, list(terms), flags, event))
+        with torch.no_grad():
+            if self.opt["dist"]:
+                torch.distributed.all_reduce(values)
+                values /= self.opt["world_size"]
+        self.log_dict = OrderedDict(zip(terms, values, strict=True))
+
+    def _read_flags(self) -> None:
+        """Count the skipped steps whose device flags have arrived (`_count_skips`), oldest first, warning with the
+        loss terms' values."""
+        while self._pending and (self._pending[0][3] is None or self._pending[0][3].query()):
+            iteration, names, flags, _ = self._pending.popleft()
+            if flags[0]:
+                bad = [f"{n}={v:g}" for n, v in zip(names, flags[1:].tolist(), strict=True) if not math.isfinite(v)]
+                self.nonfinite_terms = ", ".join(bad) or "gradient norm"
+                get_root_logger().warning(
+                    f"iter {iteration}: non-finite {self.nonfinite_terms} (on some rank): net_g step skipped"
+                )
+            self._count_skips(bool(flags[0]))
+
+    def get_current_log(self) -> dict:
+        """The last step's losses as numbers (the deferred guard leaves them on the device until asked)."""
+        return OrderedDict((k, float(v)) for k, v in self.log_dict.items())
+
     def test(self) -> None:
         """`self.output` (fp32) for `self.lq`, with the `val.*` self-ensemble, tiling and AMP settings."""
         net = self.get_bare_model(getattr(self, "net_g_ema", self.net_g))
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        if self.channels_last is None:  # as inference runs (channels_last on CPUs)
+            fmt = inference_memory_format(precision_name(self.amp_dtype if self.val_amp else None), self.device)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return mixed_precision_forward(
@@ -366,6 +490,7 @@ class PLKSRModel(SRModel):
             "schedulers": [s.state_dict() for s in self.schedulers],
             "scalers": [s.state_dict() for s in self.scalers],
             "best_metric_results": getattr(self, "best_metric_results", {}),
+            "routes": self.routes,
         }
         write_torch_file(state, osp.join(self.opt["path"]["training_states"], f"{current_iter}.state"))
 
@@ -374,6 +499,7 @@ class PLKSRModel(SRModel):
         of runs with AMP off, have none: the scalers then start afresh, which the log says)."""
         super().resume_training(resume_state)
         self.best_metric_results = resume_state.get("best_metric_results") or {}
+        self._saved_routes = None if self.exact else resume_state.get("routes")
         saved_states = resume_state.get("scalers") or [{}] * len(self.scalers)
         for i, (scaler, saved) in enumerate(zip(self.scalers, saved_states, strict=True)):
             if not scaler.is_enabled():

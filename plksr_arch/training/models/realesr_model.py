@@ -141,6 +141,7 @@ class PLKSRRealESRGANModel(PLKSRRealESRNetModel, SRGANModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         self.current_iter = current_iter
+        self._route()
         usm = self.targets
         l1_gt = self.gt_usm if usm.l1_gt_usm else self.gt
         percep_gt = self.gt_usm if usm.percep_gt_usm else self.gt
