@@ -13,7 +13,7 @@ DEFAULT_MODELS = "PLKSR,PLKSR-tiny,SwinIR-light,EDSR-baseline"
 PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,DITN-real,SAFMN"
 
 # What `plksr bench` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.bench.protocol",)
+LIBRARIES = ("plksr_arch.bench.protocol", "plksr_arch.training.step_bench")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="add a row per PLKSR model run through torch.compile (CUDA graphs on GPUs); its first call is reported",
     )
     parser.add_argument("--plot", help="PNG: Urban100 PSNR vs latency, the paper's and this machine's (matplotlib)")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="training instead: s/iter, images/s and peak memory of plksr train and of BasicSR's SRModel (fp32 NCHW) "
+        "on -opt's data and network, alternately in fresh processes, and where a step goes",
+    )
+    parser.add_argument("-opt", "--opt", metavar="X.yml", help="--train: the training option file")
+    parser.add_argument("--rounds", type=int, default=2, help="--train: runs of each trainer, alternating (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise UserError("--plot needs matplotlib: pip install 'plksr-arch[plot]'")
+    if args.train:
+        return run_train(args)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
@@ -76,4 +86,23 @@ def run(args: argparse.Namespace) -> int:
         missing = plot(report, args.plot)
         left_out = f" (not in the paper's tables: {', '.join(missing)})" if missing else ""
         print(f"Plot: {args.plot}{left_out}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`plksr bench --train -opt X.yml`: `training.step_bench`'s report, printed and written to --json."""
+    from plksr_arch.errors import UserError
+    from plksr_arch.training.step_bench import bench_training, table
+
+    if not args.opt:
+        raise UserError("--train needs -opt X.yml (the training option file to measure)")
+    warmup = 3 if args.warmup is None else args.warmup
+    runs = 20 if args.runs is None else args.runs
+    if warmup < 1 or runs < 1 or args.rounds < 1:
+        raise UserError(f"--warmup {warmup} / --runs {runs} / --rounds {args.rounds}: need each >= 1 with --train")
+    report = bench_training(args.opt, warmup, runs, args.rounds, say=print)
+    print(table(report))
+    with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(f"JSON: {osp.abspath(args.json)}")
     return 0

@@ -121,18 +121,22 @@ def candidate_plans(has_large: bool, channels_last: bool | None, large_kernel: s
     return plans
 
 
-def time_plan(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[], object]) -> float:
-    """Median milliseconds of a forward + backward pass of `net` on `lq` under `plan` (gradients returned, never
-    accumulated: the parameters, their `.grad` and the random stream are untouched)."""
-    apply_routes(net, plan.routes(net))
-    params = [p for p in net.parameters() if p.requires_grad]
+def time_pass(forward: Callable[[torch.Tensor], torch.Tensor], params: list, lq: torch.Tensor, autocast) -> float:
+    """Median milliseconds of a forward + backward pass of `forward` on `lq` (gradients returned, never accumulated:
+    the parameters, their `.grad` and the random stream are untouched)."""
 
     def step() -> None:
         with autocast():
-            out = net(lq)
+            out = forward(lq)
         torch.autograd.grad(out.float().abs().mean(), params)
 
     return time_runs(step, lq.device, warmup=1, runs=2)
+
+
+def time_plan(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[], object]) -> float:
+    """`time_pass` of `net` under `plan`."""
+    apply_routes(net, plan.routes(net))
+    return time_pass(net, [p for p in net.parameters() if p.requires_grad], lq, autocast)
 
 
 def plan_routes(

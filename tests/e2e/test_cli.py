@@ -299,3 +299,35 @@ def test_bench_command_reports_table_json_and_speedups(tmp_path) -> None:
     assert report["speedups"] == pytest.approx(expected)
     for name, ratio in expected.items():
         assert f"{name} latency / PLKSR latency: {ratio:.2f}" in proc.stdout
+
+
+def test_bench_train_reports_both_trainers_memory_and_the_parts(tmp_path, data) -> None:
+    """`plksr bench --train -opt`: ours and the SRModel baseline, alternately in their own processes, with peak
+    memory and a breakdown of one step whose parts name the PLK block's."""
+    opt = train_options(data["train"], model_type="ESRModel", use_amp=True)  # the official files' schema
+    opt["datasets"]["train"]["num_worker_per_gpu"] = 16
+    path = write_yaml(tmp_path / "official.yml", opt)
+    proc = run_plksr(
+        "bench", "--train", "-opt", str(path), "--runs", "2", "--warmup", "1", "--json", "t.json", cwd=tmp_path
+    )
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert [line.split(":")[0] for line in proc.stdout.splitlines() if line.startswith("round")] == [
+        "round 1/2 ours",
+        "round 1/2 baseline",
+        "round 2/2 ours",
+        "round 2/2 baseline",
+    ]
+    ours, baseline = report["runs"]["ours"][0], report["runs"]["baseline"][0]
+    assert (ours["model"], baseline["model"]) == ("PLKSRModel", "SRModel")
+    assert baseline["precision"] == "fp32" and baseline["routes"] == [] and baseline["workers"] == 16
+    assert ours["workers"] < 16 and ours["routes"]
+    for run in (ours, baseline):
+        assert run["batch"] == [2, 3, 8, 8] and run["peak_rss_mib"] > 100 and run["peak_vram_mib"] is None
+        assert run["images_per_s"] == pytest.approx(2 / run["s_per_iter"])
+    best = {t: min(r["s_per_iter"] for r in runs) for t, runs in report["runs"].items()}
+    assert report["speedup"] == pytest.approx(best["baseline"] / best["ours"])
+    parts = {p["part"]: p for p in report["parts"]}
+    assert {"channel mixer (DCCM)", "PLKC (7x7)", "EA", "refine (1x1)", "head/tail convs"} <= set(parts)
+    assert {"loss", "optimizer", "data wait"} <= set(parts)
+    assert parts["PLKC (7x7)"]["calls"] == 2 and parts["PLKC (7x7)"]["of_limit"] > 0
+    assert "speed-up (best of each)" in proc.stdout and "sum of parts" in proc.stdout

@@ -12,7 +12,7 @@ from plksr_arch.training.loader import cap_workers, faster_loader, worker_cap
 
 
 def test_worker_cap_leaves_the_cores_to_the_step_on_a_cpu() -> None:
-    assert worker_cap(cuda=False, cores=2) == 1
+    assert worker_cap(cuda=False, cores=2) == 0
     assert worker_cap(cuda=False, cores=16) == 4
     assert worker_cap(cuda=True, cores=16) == 16
 
@@ -24,9 +24,9 @@ def test_cap_workers_lowers_the_official_16_and_says_so(monkeypatch, caplog) -> 
     with caplog.at_level("INFO", logger="test_loader"):
         cap_workers(opt, log)
         cap_workers(opt, log)  # already capped: nothing more to say
-    assert opt["datasets"]["train"]["num_worker_per_gpu"] == 1
+    assert opt["datasets"]["train"]["num_worker_per_gpu"] == 0
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and lines[0].startswith("datasets.train.num_worker_per_gpu: 16 asked, 1 used (2 cores")
+    assert len(lines) == 1 and lines[0].startswith("datasets.train.num_worker_per_gpu: 16 asked, 0 used (2 cores")
 
 
 def test_faster_loader_keeps_order_and_batches_with_persistent_workers() -> None:

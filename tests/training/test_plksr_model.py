@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,7 @@ def test_routes_are_kept_in_the_training_state(tmp_path, caplog) -> None:
     model.opt["path"]["training_states"] = str(os_path)
     model.save_training_state(0, 1)
     state = torch.load(os_path / "1.state", weights_only=False)
-    assert state["routes"] == model.routes
+    assert state["routes"] == {"routes": model.routes, "compiled": False}
     resumed = _model(tmp_path, large_kernel="direct")  # the state's routes win over a changed file
     resumed.resume_training(state)
     resumed.feed_data(_batch())
@@ -230,3 +231,30 @@ def test_deferred_guard_skips_on_the_device_and_stops_a_run(tmp_path, caplog) ->
             model.feed_data(_batch())
             model.optimize_parameters(4)  # reads the flags of steps 2 and 3 first
     assert "iter 2: non-finite l_pix=nan (on some rank): net_g step skipped" in caplog.text
+
+
+@pytest.mark.slow
+def test_compile_true_trains_the_compiled_pass_and_keeps_the_keys(tmp_path, caplog) -> None:
+    """`compile: true`: net_g's training pass runs through torch.compile (logged with both timings), the weights
+    keep their keys and move like the eager run's to rounding, and the choice is kept in the training state."""
+    basicsr_log = logging.getLogger("basicsr")  # BasicSR's root logger does not propagate
+    basicsr_log.addHandler(caplog.handler)
+    try:
+        caplog.set_level("INFO")
+        compiled, model = _steps(tmp_path, "PLKSRModel", steps=2, compile=True, channels_last=False)
+    finally:
+        basicsr_log.removeHandler(caplog.handler)
+    eager, _ = _steps(tmp_path, "PLKSRModel", steps=2, compile=False, channels_last=False)
+    assert model.compiled and model.forward_g is not model.net_g
+    assert "torch.compile of the training pass: kept (compiled" in caplog.text
+    assert list(compiled) == list(eager) == list(model.net_g.state_dict())
+    for key, want in eager.items():
+        assert ((compiled[key] - want).norm() / want.norm()).item() < 1e-5, key
+    model.opt["path"]["training_states"] = str(tmp_path)
+    model.save_training_state(0, 2)
+    assert torch.load(tmp_path / "2.state", weights_only=False)["routes"]["compiled"] is True
+
+
+def test_compile_auto_is_not_tried_on_short_runs(tmp_path) -> None:
+    _, model = _steps(tmp_path, "PLKSRModel", steps=1)  # total_iter 4 < COMPILE_MIN_ITERS
+    assert model.compiled is False and model.forward_g is model.net_g

@@ -150,7 +150,7 @@ class PLKSRRealESRGANModel(PLKSRRealESRNetModel, SRGANModel):
 
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast(self.use_amp):
-            self.output = self.net_g(self.lq)
+            self.output = self.forward_g(self.lq)
         output = self.output.float()
         loss_dict: OrderedDict[str, torch.Tensor] = OrderedDict()
         skipped = False
