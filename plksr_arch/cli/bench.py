@@ -27,8 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--scale", type=int, choices=[2, 3, 4], default=4, help="upscaling factor (default 4)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--warmup", type=int, help="warm-up runs (default: 10 on CUDA, 1 on CPU)")
-    parser.add_argument("--runs", type=int, help="timed runs, median reported (default: 50 on CUDA, 5 on CPU)")
+    parser.add_argument(
+        "--warmup", type=int, help="warm-up runs (default: 10 on CUDA, 1 on CPU; --train: 3 iterations)"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="timed runs, median reported (default: 50 on CUDA, 5 on CPU; --train: 20 iterations)"
+    )
     parser.add_argument("--json", default="bench.json", help="where to write the JSON report (default bench.json)")
     parser.add_argument(
         "--backend",

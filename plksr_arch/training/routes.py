@@ -121,16 +121,18 @@ def candidate_plans(has_large: bool, channels_last: bool | None, large_kernel: s
     return plans
 
 
-def time_pass(forward: Callable[[torch.Tensor], torch.Tensor], params: list, lq: torch.Tensor, autocast) -> float:
-    """Median milliseconds of a forward + backward pass of `forward` on `lq` (gradients returned, never accumulated:
-    the parameters, their `.grad` and the random stream are untouched)."""
+def time_pass(
+    forward: Callable[[torch.Tensor], torch.Tensor], params: list, lq: torch.Tensor, autocast, runs: int = 2
+) -> float:
+    """Median milliseconds of `runs` forward + backward passes of `forward` on `lq` after one (gradients returned,
+    never accumulated: the parameters, their `.grad` and the random stream are untouched)."""
 
     def step() -> None:
         with autocast():
             out = forward(lq)
         torch.autograd.grad(out.float().abs().mean(), params)
 
-    return time_runs(step, lq.device, warmup=1, runs=2)
+    return time_runs(step, lq.device, warmup=1, runs=runs)
 
 
 def time_plan(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[], object]) -> float:
