@@ -12,9 +12,11 @@ A route is one of
 
 A `Plan` gives the large kernels one route and every other convolution another. `plan_routes` times the plans the
 option keys allow on the network itself (whole forward + backward passes: format changes between layers and the
-element-wise work around them count too) and keeps the fastest; on CUDA it takes channels_last for fp16/bf16 and
-NCHW for fp32 without timing (cuDNN's benchmark mode already picks algorithms). Every route gives the direct
-convolution's values to fp32 rounding (tests: 1e-5 relative, forward and gradients).
+element-wise work around them count too) and keeps the fastest, leaving out a plan that would keep more
+activations for the backward pass than direct NCHW convolutions (the official trainer's memory is the ceiling).
+On CUDA it takes channels_last for fp16/bf16 and NCHW for fp32 without timing (cuDNN's benchmark mode already picks
+algorithms). Every route gives the direct convolution's values to fp32 rounding (tests: 1e-5 relative, forward and
+gradients).
 """
 
 from __future__ import annotations
@@ -141,6 +143,24 @@ def time_plan(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[
     return time_pass(net, [p for p in net.parameters() if p.requires_grad], lq, autocast)
 
 
+def saved_bytes(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[], object]) -> int:
+    """Bytes of the activations autograd keeps for the backward pass of `net` on `lq` under `plan` (parameters and
+    views of a kept tensor counted once): what a training step holds at its peak, beyond the weights."""
+    apply_routes(net, plan.routes(net))
+    params = {p.data_ptr() for p in net.parameters()}
+    kept: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if t.device.type != "meta" and storage.data_ptr() not in params:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast():
+        net(lq)
+    return sum(kept.values())
+
+
 def plan_routes(
     net: nn.Module,
     lq: torch.Tensor,
@@ -161,6 +181,18 @@ def plan_routes(
         body = "nhwc" if channels_last or (channels_last is None and precision != "fp32") else "nchw"
         large = "spectral" if large_kernel == "spectral" and has_large else body
         return Plan(body, large).routes(net)
+    if len(plans) > 1:
+        # Memory never above the official route's: a plan that keeps more activations for the backward pass than
+        # direct NCHW convolutions (measured on one image) is left out.
+        budget = saved_bytes(net, Plan("nchw", "nchw"), lq[:1], autocast)
+        kept = {plan: saved_bytes(net, plan, lq[:1], autocast) for plan in plans}
+        over = [plan for plan in plans if kept[plan] > budget]
+        plans = [plan for plan in plans if plan not in over] or plans[:1]
+        for plan in over:
+            logger.info(
+                f"training routes: {plan} left out: it keeps {kept[plan] / 2**20:.2f} MiB of activations per image "
+                f"against {budget / 2**20:.2f} MiB for direct NCHW convolutions"
+            )
     if len(plans) == 1:
         return plans[0].routes(net)
     sample = lq[:4]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -201,6 +203,18 @@ def test_routes_are_kept_in_the_training_state(tmp_path, caplog) -> None:
     assert not [r for r in caplog.records if "training routes (" in r.getMessage()]
 
 
+@contextlib.contextmanager
+def basicsr_logs(caplog) -> Iterator[None]:
+    """Capture BasicSR's root logger (it does not propagate) at INFO in `caplog`."""
+    basicsr_log = logging.getLogger("basicsr")
+    basicsr_log.addHandler(caplog.handler)
+    try:
+        caplog.set_level("INFO")
+        yield
+    finally:
+        basicsr_log.removeHandler(caplog.handler)
+
+
 def test_deferred_guard_skips_on_the_device_and_stops_a_run(tmp_path, caplog) -> None:
     """The CUDA guard (`deferred_guard`), run on the CPU: a non-finite loss leaves weights, EMA and the optimizer's
     step count as they were without the host reading a flag in that step; the flags are counted when read."""
@@ -220,7 +234,7 @@ def test_deferred_guard_skips_on_the_device_and_stops_a_run(tmp_path, caplog) ->
     steps = [s["step"].clone() for s in model.optimizer_g.state.values()]
     bad = _batch()
     bad["gt"][0, 0, 0, 0] = float("nan")
-    with caplog.at_level("WARNING"):
+    with basicsr_logs(caplog):
         for i in (2, 3):
             model.feed_data(bad)
             model.optimize_parameters(i)
@@ -237,13 +251,8 @@ def test_deferred_guard_skips_on_the_device_and_stops_a_run(tmp_path, caplog) ->
 def test_compile_true_trains_the_compiled_pass_and_keeps_the_keys(tmp_path, caplog) -> None:
     """`compile: true`: net_g's training pass runs through torch.compile (logged with both timings), the weights
     keep their keys and move like the eager run's to rounding, and the choice is kept in the training state."""
-    basicsr_log = logging.getLogger("basicsr")  # BasicSR's root logger does not propagate
-    basicsr_log.addHandler(caplog.handler)
-    try:
-        caplog.set_level("INFO")
+    with basicsr_logs(caplog):
         compiled, model = _steps(tmp_path, "PLKSRModel", steps=2, compile=True, channels_last=False)
-    finally:
-        basicsr_log.removeHandler(caplog.handler)
     eager, _ = _steps(tmp_path, "PLKSRModel", steps=2, compile=False, channels_last=False)
     assert model.compiled and model.forward_g is not model.net_g
     assert "torch.compile of the training pass: kept (compiled" in caplog.text

@@ -120,8 +120,11 @@ def test_plan_routes_times_the_allowed_plans_and_logs_them(caplog) -> None:
     with caplog.at_level("INFO", logger="plksr"):
         plan = plan_routes(net, x, contextlib.nullcontext, "fp32", channels_last=None, large_kernel="auto")
     assert set(plan) == set(routes.routed(net))
-    line = next(r.getMessage() for r in caplog.records if "training routes" in r.getMessage())
-    assert "forward + backward of 2x16x16" in line and line.count(" ms") == 5
+    lines = [r.getMessage() for r in caplog.records if "training routes" in r.getMessage()]
+    left_out = [line for line in lines if "left out" in line]  # more memory than direct NCHW
+    assert left_out and all("spectral" in line for line in left_out)
+    assert "forward + backward of 2x16x16" in lines[-1] and lines[-1].count(" ms") == 5 - len(left_out)
+    assert "large kernels spectral" not in lines[-1]
     assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
     assert all(p.grad is None for p in net.parameters())
     fixed = plan_routes(net, x, contextlib.nullcontext, "fp32", channels_last=False, large_kernel="direct")
@@ -136,3 +139,34 @@ def test_apply_routes_refuses_a_plan_of_another_network() -> None:
     plan = Plan("nchw", "nchw").routes(net)
     with pytest.raises(ValueError, match="'fast' of feats.0"):
         apply_routes(net, {**plan, "feats.0": "fast"})
+
+
+@pytest.mark.parametrize(
+    ("precision", "channels_last", "large_kernel", "want"),
+    [
+        ("fp16", None, "auto", {"nhwc"}),
+        ("fp32", None, "auto", {"nchw"}),
+        ("bf16", False, "auto", {"nchw"}),
+        ("fp32", True, "spectral", {"nhwc", "spectral"}),
+    ],
+)
+def test_off_the_cpu_the_plan_follows_the_precision(precision, channels_last, large_kernel, want) -> None:
+    """The CUDA rule, checked on a meta tensor (any device but the CPU): no pass is run or timed."""
+    net = PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}, upscaling_factor=2)
+    adopt_all(net)
+    lq = torch.empty(2, 3, 16, 16, device="meta")
+    keys = {"channels_last": channels_last, "large_kernel": large_kernel}
+    plan = plan_routes(net, lq, contextlib.nullcontext, precision, **keys)
+    assert set(plan.values()) == want
+
+
+def test_saved_bytes_counts_what_backward_keeps() -> None:
+    """A format change keeps no more than NCHW; the FFT route keeps its spectra too (so planning leaves it out)."""
+    torch.manual_seed(0)
+    net = PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}, upscaling_factor=2)
+    adopt_all(net)
+    x = torch.rand(1, 3, 24, 24)
+    direct = routes.saved_bytes(net, Plan("nchw", "nchw"), x, contextlib.nullcontext)
+    assert routes.saved_bytes(net, Plan("nhwc", "nhwc"), x, contextlib.nullcontext) <= direct
+    assert routes.saved_bytes(net, Plan("nchw", "spectral"), x, contextlib.nullcontext) > direct
+    assert direct >= 4 * 24 * 24 * 16 * 2 * 4  # at least each block's DCCM input and hidden map

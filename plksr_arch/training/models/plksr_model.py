@@ -85,7 +85,8 @@ class ModelKeys(OptionKeys):
     large_kernel: str = option("auto", "PLKC in training: auto (measured) | direct | spectral (FFT)")
     exact: bool = option(False, "the official trainer's arithmetic bit for bit (plksr train --exact): no routes")
     compile: bool | str = option(
-        "auto", "torch.compile net_g's training pass: auto (tried on long single-process runs, kept if faster) | bool"
+        False,
+        "torch.compile net_g's training pass: false | true | auto (tried on long single-process runs, kept if faster)",
     )
 
     @classmethod
@@ -263,10 +264,12 @@ class PLKSRModel(SRModel):
 
     def _try_compile(self, autocast: Callable[[], Any]) -> None:
         """`compile: true` compiles net_g's training pass; `auto` tries it when at least `COMPILE_MIN_ITERS`
-        iterations remain in a single-process run and keeps it if a compiled forward + backward pass is faster than
-        the eager one (both timed on this batch; compiling PLKSR-tiny took 21 s on 2 cores and its step went from
-        0.85-0.90 s to 0.79 s, AVX2 oneDNN). A compilation that fails is said in one warning line; training goes
-        on eagerly."""
+        iterations remain in a single-process run and keeps it if compiled forward + backward passes are faster than
+        eager ones (alternating, on this batch). Off by default: on 2 CPU cores (AVX2 oneDNN, torch 2.14.1) PLKSR-tiny
+        compiled in 4-21 s and its pass was as often slower (962 against 847 ms) as faster (0.79 against 0.85 s per
+        step), and a benchmark process that compiled it crashed in glibc (`malloc(): unaligned tcache chunk
+        detected`) twice out of two. A compilation that fails is said in one warning line; training goes on
+        eagerly."""
         choice = self.keys.compile
         remaining = self.opt["train"]["total_iter"] - self.current_iter
         self.compiled = False
