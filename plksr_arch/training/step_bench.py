@@ -186,7 +186,7 @@ def breakdown(model: Any, data_ms_per_iter: float) -> list[dict]:
     for name, calls in found.items():
         module, x = calls[0]
         fwd, bwd = _time_fwd_bwd(module, x, autocast)
-        gflop = count_flops(module, x.detach()) / 1e9 * len(calls)
+        gflop = count_flops(module, x.detach().float()) / 1e9 * len(calls)  # FLOPs do not depend on the dtype
         ms = (fwd + bwd) * len(calls)
         rows.append(_row(name, len(calls), fwd * len(calls), bwd * len(calls), 3 * gflop, ms, limit))
     gt = model.gt
