@@ -82,6 +82,8 @@ def _sync(device: torch.device) -> None:
 
 def measure(opt_path: str, trainer: str, warmup: int, iters: int, parts: bool) -> dict:
     """One trainer's figures (in this process): s/iter, images/s, peak memory, and with `parts` the breakdown."""
+    from plksr_arch.runtime.device import precision_name
+
     opt = _options(opt_path, trainer)
     model, batches = _build(opt, trainer)
     device = model.device
@@ -107,7 +109,7 @@ def measure(opt_path: str, trainer: str, warmup: int, iters: int, parts: bool) -
         "batch": list(model.lq.shape),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_vram_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
-        "precision": str(getattr(model, "amp_dtype", None) if getattr(model, "use_amp", False) else "fp32"),
+        "precision": precision_name(model.amp_dtype if getattr(model, "use_amp", False) else None),
         "routes": sorted(set((getattr(model, "routes", None) or {}).values())),
         "workers": opt["datasets"]["train"].get("num_worker_per_gpu", 0),
     }
