@@ -45,6 +45,11 @@ TRAIN_CASES = {
         _set("datasets.train.batch_size_per_gpu", 7),
         "datasets.train.batch_size_per_gpu: 7 x 1 process(es) is more than the 6 training images",
     ),
+    "unknown_large_kernel_route": (
+        _set("large_kernel", "fft"),
+        "large_kernel: 'fft' is not one of auto, direct, spectral",
+    ),
+    "compile_not_a_choice": (_set("compile", "yes"), "compile: 'yes' is not one of auto, true, false"),
 }
 
 
