@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
@@ -143,6 +144,17 @@ def time_plan(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[
     return time_pass(net, [p for p in net.parameters() if p.requires_grad], lq, autocast)
 
 
+def quiet_copy(net: nn.Module) -> nn.Module:
+    """A copy of `net` without the forward/backward hooks its modules carry (a caller's hooks must not see the
+    measuring passes)."""
+    copy = deepcopy(net)
+    for module in copy.modules():
+        for hooks in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks):
+            hooks.clear()
+        module._backward_pre_hooks.clear()
+    return copy
+
+
 def saved_bytes(net: nn.Module, plan: Plan, lq: torch.Tensor, autocast: Callable[[], object]) -> int:
     """Bytes of the activations autograd keeps for the backward pass of `net` on `lq` under `plan` (parameters and
     views of a kept tensor counted once): what a training step holds at its peak, beyond the weights."""
@@ -182,6 +194,7 @@ def plan_routes(
         large = "spectral" if large_kernel == "spectral" and has_large else body
         return Plan(body, large).routes(net)
     if len(plans) > 1:
+        net = quiet_copy(net)  # measured on a copy: the network's own hooks see only training
         # Memory never above the official route's: a plan that keeps more activations for the backward pass than
         # direct NCHW convolutions (measured on one image) is left out.
         budget = saved_bytes(net, Plan("nchw", "nchw"), lq[:1], autocast)

@@ -172,6 +172,8 @@ class PLKSRModel(SRModel):
         self.nonfinite_limit = TrainKeys.read(opt.get("train")).nonfinite_limit
         self.nonfinite_streak = 0
         super().__init__(opt)
+        if self.is_train and not self.exact:  # routed convolutions from the start, so hooks added later stay on them
+            adopt_all(self.get_bare_model(self.net_g))
         self.forward_g: Callable[[torch.Tensor], torch.Tensor] = self.net_g  # compiled by `_try_compile`
         log = get_root_logger()
         self.amp_dtype: torch.dtype | None = None
@@ -241,7 +243,6 @@ class PLKSRModel(SRModel):
         if self.exact or self.routes is not None:
             return
         net = self.get_bare_model(self.net_g)
-        adopt_all(net)
         saved = getattr(self, "_saved_routes", None)
         if saved:
             apply_routes(net, saved["routes"])
@@ -271,9 +272,11 @@ class PLKSRModel(SRModel):
         detected`) twice out of two. A compilation that fails is said in one warning line; training goes on
         eagerly."""
         choice = self.keys.compile
-        remaining = self.opt["train"]["total_iter"] - self.current_iter
         self.compiled = False
-        if choice is False or (choice == "auto" and (remaining < COMPILE_MIN_ITERS or self.opt["dist"])):
+        if choice is False:
+            return
+        remaining = self.opt["train"]["total_iter"] - self.current_iter
+        if choice == "auto" and (remaining < COMPILE_MIN_ITERS or self.opt["dist"]):
             return
         log = get_root_logger()
         params = [p for p in self.net_g.parameters() if p.requires_grad]
