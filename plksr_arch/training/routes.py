@@ -197,8 +197,9 @@ def plan_routes(
         net = quiet_copy(net)  # measured on a copy: the network's own hooks see only training
         # Memory never above the official route's: a plan that keeps more activations for the backward pass than
         # direct NCHW convolutions (measured on one image) is left out.
-        budget = saved_bytes(net, Plan("nchw", "nchw"), lq[:1], autocast)
-        kept = {plan: saved_bytes(net, plan, lq[:1], autocast) for plan in plans}
+        base = Plan("nchw", "nchw")
+        kept = {plan: saved_bytes(net, plan, lq[:1], autocast) for plan in dict.fromkeys([base, *plans])}
+        budget = kept[base]
         over = [plan for plan in plans if kept[plan] > budget]
         plans = [plan for plan in plans if plan not in over] or plans[:1]
         for plan in over:

@@ -48,22 +48,17 @@ def _options(opt_path: str, trainer: str) -> dict:
 
 
 def _build(opt: dict, trainer: str) -> tuple[Any, Any]:
-    """(model, batch iterator) as the trainer's pipeline builds them."""
+    """(model, batch iterator) as the trainer's pipeline builds them (`train_pipeline.training_setup`: ours fast, the
+    baseline as BasicSR does)."""
     import logging
 
     from basicsr.models import build_model
-    from basicsr.train import create_train_val_dataloader
 
-    from plksr_arch.training.loader import cap_workers, faster_loader
     from plksr_arch.training.process import start_process
+    from plksr_arch.training.train_pipeline import training_setup
 
     start_process(opt)
-    log = logging.getLogger("basicsr")
-    if trainer == "ours":
-        cap_workers(opt, log)
-    loader, sampler, _, _, _ = create_train_val_dataloader(opt, log)
-    if trainer == "ours":
-        loader = faster_loader(loader, opt["num_gpu"] > 0)
+    loader, sampler, _, _ = training_setup(opt, logging.getLogger("basicsr"), fast=trainer == "ours")
 
     def batches():
         epoch = 0

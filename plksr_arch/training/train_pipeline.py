@@ -70,25 +70,34 @@ def prepare_run(opt: dict, opt_path: str) -> tuple[dict | None, logging.Logger, 
     return resume_state, logger, init_tb_loggers(opt)
 
 
+def training_setup(opt: dict, logger: logging.Logger, *, fast: bool) -> tuple[Any, Any, list, int]:
+    """(train loader, its sampler, validation loaders, total iterations) as BasicSR builds them, with cuDNN's
+    benchmark mode on; `fast` (everything but --exact) adds TF32 on CUDA and the capped, persistent data loader
+    (`training.loader`). `plksr bench --train` builds its trainers through this too."""
+    from basicsr.train import create_train_val_dataloader
+
+    cuda = opt["num_gpu"] > 0
+    torch.backends.cudnn.benchmark = True
+    if cuda and fast:  # TF32 for the fp32 matmuls and convolutions left outside autocast
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if fast:
+        cap_workers(opt, logger)
+    train_loader, train_sampler, val_loaders, _, total_iters = create_train_val_dataloader(opt, logger)
+    if fast:
+        train_loader = faster_loader(train_loader, cuda)
+    return train_loader, train_sampler, val_loaders, total_iters
+
+
 def train(opt: dict, opt_path: str) -> str:
     """Run training as configured in `opt` (from `load_options`); return the path of the latest weights."""
     from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
     from basicsr.models import build_model
-    from basicsr.train import create_train_val_dataloader
     from basicsr.utils import AvgTimer, MessageLogger
 
     start_process(opt)
-    exact = ModelKeys.of(opt).exact
-    cuda = opt["num_gpu"] > 0
-    torch.backends.cudnn.benchmark = True
-    if cuda and not exact:  # TF32 for the fp32 matmuls and convolutions left outside autocast
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     resume_state, logger, tb_logger = prepare_run(opt, opt_path)
-    if not exact:
-        cap_workers(opt, logger)
-    train_loader, train_sampler, val_loaders, _, total_iters = create_train_val_dataloader(opt, logger)
-    if not exact:
-        train_loader = faster_loader(train_loader, cuda)
+    fast = not ModelKeys.of(opt).exact
+    train_loader, train_sampler, val_loaders, total_iters = training_setup(opt, logger, fast=fast)
     model = build_model(opt)
     start_epoch, current_iter = 0, 0
     if resume_state:
