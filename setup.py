@@ -39,6 +39,8 @@ setup(
         # `plksr export` (ONNX, checked with onnxruntime; torch's exporter needs onnxscript) and `--format coreml`.
         "export": ["onnx", "onnxscript", "onnxruntime"],
         "coreml": ["coremltools"],
+        # `plksr infer` on videos: PyAV, whose wheels bundle FFmpeg (with GPL encoders such as x264).
+        "video": ["av>=18"],
         "dev": [
             "pytest",
             "pytest-xdist",
@@ -50,6 +52,7 @@ setup(
             "onnxscript",
             "onnxruntime",
             "coremltools",
+            "av>=18",
         ],
     },
     entry_points={"console_scripts": ["plksr = plksr_arch.cli:main"]},

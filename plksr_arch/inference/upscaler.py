@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,6 +21,10 @@ from plksr_arch.errors import UserError
 from plksr_arch.inference.tiles import check_tiling, tiled_forward
 from plksr_arch.runtime.accel import accelerate
 from plksr_arch.runtime.device import autocast_dtype, inference_memory_format, resolve_device, resolve_precision
+
+if TYPE_CHECKING:
+    from plksr_arch.inference.video import VideoRun
+    from plksr_arch.inference.video_formats import VideoSettings
 
 logger = logging.getLogger("plksr")
 
@@ -210,6 +214,14 @@ class Upscaler:
         x = torch.from_numpy(np.ascontiguousarray(colour.transpose(0, 3, 1, 2)))
         outs = self.upscale_tensor(x).permute(0, 2, 3, 1).numpy()
         return [self._finish(out, original, peak) for out, original in zip(outs, imgs, strict=True)]
+
+    def upscale_video(self, src: str, dst: str, settings: VideoSettings | None = None, **options: Any) -> VideoRun:
+        """Upscale the video file `src` into `dst` in one streaming pass, keeping its audio, subtitles, timestamps and
+        colour tags (PyAV, the `video` extra); `settings` choose the codec, quality and pixel format, `options` are
+        `inference.video.upscale_video`'s (batch, resume, overlap, progress)."""
+        from plksr_arch.inference.video import upscale_video
+
+        return upscale_video(self, src, dst, settings, **options)
 
     def _finish(self, out: np.ndarray, img: np.ndarray, peak: float) -> np.ndarray:
         """The network's HxWx3 float output back to `img`'s dtype and channel layout (grey, alpha)."""
