@@ -10,6 +10,7 @@ imports nothing else.
 from __future__ import annotations
 
 USER_ERROR = 2
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (Ctrl-C)
 
 
 class UserError(ValueError):

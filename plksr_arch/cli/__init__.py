@@ -19,9 +19,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 
 from plksr_arch.cli import bench, convert, demo, export, infer, plot, prepare, table, test, train
-from plksr_arch.errors import USER_ERROR, UserError
-
-INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+from plksr_arch.errors import INTERRUPTED, USER_ERROR, UserError
 
 COMMANDS = {
     "train": train,

@@ -1,4 +1,5 @@
-"""`plksr infer WEIGHTS INPUT... -o OUTDIR`: upscale image files, folders or globs with `Upscaler`."""
+"""`plksr infer WEIGHTS INPUT... -o OUT`: upscale images and videos (files, folders, globs) with `Upscaler`; videos
+stream through `inference.video` in one pass, keeping their sound, timing and subtitles."""
 
 from __future__ import annotations
 
@@ -7,35 +8,43 @@ import glob
 import os
 import os.path as osp
 import sys
+from typing import Any
 
 from plksr_arch.cli import arch_opt
-from plksr_arch.errors import UserError
+from plksr_arch.errors import INTERRUPTED, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
 # the network is compute-bound there, so images go one at a time.
 GPU_BATCH = 8
 # Exit status when some inputs could not be upscaled (each named on its own line) and the others were written; a run
-# that cannot start (weights, arguments, no input found) is a user error, status 2.
+# that cannot start (weights, arguments, no input found) is a user error, status 2; Ctrl-C during a video keeps its
+# partial and exits 130 (`errors.INTERRUPTED`).
 SOME_FAILED = 1
 
 # What `plksr infer` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.inference.upscaler", "plksr_arch.inference.folders")
+LIBRARIES = ("plksr_arch.inference.upscaler", "plksr_arch.inference.folders", "plksr_arch.inference.video")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from plksr_arch.runtime.device import LARGE_KERNEL_ROUTES, PRECISIONS
 
-    parser = sub.add_parser("infer", help="upscale images (files, folders, globs) with PLKSR weights")
+    parser = sub.add_parser(
+        "infer", help="upscale images and videos (files, folders, globs) with PLKSR weights; videos keep their sound"
+    )
     parser.add_argument("weights", help="PLKSR weights: BasicSR .pth (params/params_ema), raw state dict, safetensors")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("-o", "--output", required=True, help="output folder (same file names)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders or glob patterns")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output folder (same file names), or the output file of one video"
+    )
     parser.add_argument("--tile", default=None, help="LR tile size in pixels, or 'auto' (default: whole images)")
     parser.add_argument("--tile-overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: fastest safe for device")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument(
-        "--batch", type=int, help=f"consecutive same-size images per pass (default: {GPU_BATCH} on a GPU, 1 on a CPU)"
+        "--batch",
+        type=int,
+        help=f"consecutive same-size images or video frames per pass (default: {GPU_BATCH} on a GPU, 1 on a CPU)",
     )
     parser.add_argument(
         "--large-kernel",
@@ -49,35 +58,112 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="torch.compile the network (CUDA graphs on GPUs), once per input size: for many same-size images",
     )
+    video = parser.add_argument_group("video (the [video] extra: PyAV)")
+    video.add_argument(
+        "--codec",
+        help="h264, hevc, av1, vp9 or ffv1 (default: H.264; VP9 in .webm; with --lossless FFV1 in .mkv/.avi, "
+        "x264 RGB or x265 elsewhere)",
+    )
+    video.add_argument("--crf", type=int, help="quality, lower is better (default: h264 18, hevc 20, av1 30, vp9 28)")
+    video.add_argument("--preset", help="encoder speed preset (default: medium for h264/hevc, 8 for av1)")
+    video.add_argument("--pix-fmt", help="FFmpeg pixel format (default: the source's depth and chroma, e.g. yuv420p)")
+    video.add_argument("--lossless", action="store_true", help="store the upscaled RGB frames exactly")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each video's <name>.partial.<ext> left by Ctrl-C, and keep outputs that already exist",
+    )
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
-    """(image files, problems): folders give their images (sorted, not recursive), globs expand."""
+    """(files, problems): folders give their images and videos (sorted, not recursive; other files are skipped),
+    globs expand, named files are kept as they are."""
     files, problems = [], []
     for item in inputs:
         if osp.isdir(item):
-            found = sorted(osp.join(item, n) for n in os.listdir(item) if n.lower().endswith(IMAGE_EXTENSIONS))
+            names = sorted(n for n in os.listdir(item) if osp.isfile(osp.join(item, n)))
+            found = [
+                osp.join(item, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS) or _is_video(osp.join(item, n))
+            ]
         elif osp.isfile(item):
             found = [item]
         else:
             found = sorted(p for p in glob.glob(item) if osp.isfile(p))
         if not found:
-            problems.append(f"{item}: no image files found")
+            problems.append(f"{item}: no image or video files found")
         files += [f for f in found if f not in files]
     return files, problems
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _is_video(path: str) -> bool:
+    """A video by its name (then PyAV must be there) or, for other names, by probing when PyAV is installed."""
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS, probe, require_av
 
-    from plksr_arch.inference.folders import upscale_files
+    if path.lower().endswith(VIDEO_EXTENSIONS):
+        require_av()
+        return True
+    try:
+        return probe(path) is not None
+    except UserError as err:
+        return "PyAV" not in str(err)  # a broken video is still a video; no PyAV means not one we can tell
+
+
+def split_media(files: list[str]) -> tuple[list[str], dict[str, Any], list[str]]:
+    """(images, videos: path -> `VideoSource`, problems): a file is a video when PyAV finds a video stream in it
+    (whatever its name); image names are not probed."""
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS, probe, require_av
+
+    images, videos, problems = [], {}, []
+    for path in files:
+        if path.lower().endswith(IMAGE_EXTENSIONS):
+            images.append(path)
+            continue
+        if path.lower().endswith(VIDEO_EXTENSIONS):
+            require_av()
+        try:
+            source = probe(path)
+        except UserError as err:
+            if "PyAV" in str(err):
+                images.append(path)  # no PyAV and not a video name: OpenCV decides
+            else:
+                problems.append(str(err))
+            continue
+        if source is not None:
+            videos[path] = source
+        elif path.lower().endswith(VIDEO_EXTENSIONS):
+            problems.append(f"{path}: not a video PyAV can read")
+        else:
+            images.append(path)
+    return images, videos, problems
+
+
+def video_settings(args: argparse.Namespace) -> Any:
+    from plksr_arch.inference.video_formats import VideoSettings
+
+    return VideoSettings(args.codec, args.crf, args.preset, args.pix_fmt, args.lossless)
+
+
+def run(args: argparse.Namespace) -> int:
     from plksr_arch.inference.upscaler import Upscaler
 
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
     if args.batch is not None and args.batch < 1:
         raise UserError(f"--batch {args.batch}: must be >= 1")
-    if osp.exists(args.output) and not osp.isdir(args.output):
-        raise UserError(f"-o {args.output}: exists and is not a folder")
+    files, problems = collect_inputs(args.inputs)
+    if not files:
+        raise UserError("; ".join(problems))
+    images, videos, found_problems = split_media(files)
+    problems += found_problems
+    one_file = len(videos) == 1 and not images and osp.splitext(args.output)[1] != "" and not osp.isdir(args.output)
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS
+
+    if not one_file and args.output.lower().endswith(VIDEO_EXTENSIONS) and not osp.isdir(args.output):
+        raise UserError(
+            f"-o {args.output}: names a video file, which is for one video input ({len(videos)} video(s), "
+            f"{len(images)} image(s) found); give a folder"
+        )
+    if not one_file and osp.exists(args.output) and not osp.isdir(args.output):
+        raise UserError(f"-o {args.output}: exists and is not a folder (a file output is for one video input)")
     upscaler = Upscaler(
         args.weights,
         args.device,
@@ -89,22 +175,101 @@ def run(args: argparse.Namespace) -> int:
         arch_options=arch_opt.parse(args.arch_opt),
     )
     batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
-    files, problems = collect_inputs(args.inputs)
-    if not files:
+    from plksr_arch.inference.video import output_name
+
+    targets = {src: args.output if one_file else osp.join(args.output, output_name(v)) for src, v in videos.items()}
+    plans, problems = _plan_videos(upscaler, videos, targets, video_settings(args), args.resume, problems)
+    if args.resume:
+        images = _not_done(images, args.output)
+    if not images and not plans and problems:
         raise UserError("; ".join(problems))
-    with tqdm(total=len(files), unit="img", desc="infer") as bar:
-        done = upscale_files(upscaler, files, args.output, batch, progress=bar.update)
-    for problem in problems + done.problems:
+    if images:
+        problems += _run_images(upscaler, images, args.output, batch)
+    from plksr_arch.inference.video import VideoInterrupted
+
+    try:
+        for src, plan in plans.items():
+            problems += _run_video(upscaler, videos[src], targets[src], plan, batch, args.resume)
+    except VideoInterrupted as err:
+        print(f"plksr infer: interrupted: {err}", file=sys.stderr)
+        return INTERRUPTED
+    for problem in problems:
         print(f"plksr infer: error: {problem}", file=sys.stderr)
+    return SOME_FAILED if problems else 0
+
+
+def _plan_videos(
+    upscaler: Any, videos: dict[str, Any], targets: dict[str, str], settings: Any, resume: bool, problems: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Every video's output plan, made before any work: refusals become problems, notes are printed once."""
+    from plksr_arch.inference.video import check_partial, plan_output
+
+    plans, problems = {}, list(problems)
+    for src, source in videos.items():
+        dst = targets[src]
+        if resume and osp.exists(dst) and not check_partial(dst, resume=True):
+            print(f"plksr infer: {dst} exists: kept (--resume)")
+            continue
+        try:
+            plan = plan_output(source, dst, settings, upscaler.scale)
+            check_partial(dst, resume)
+        except UserError as err:
+            problems.append(str(err))
+            continue
+        for note in plan.notes:
+            print(f"plksr infer: warning: {note}", file=sys.stderr)
+        plans[src] = plan
+    return plans, problems
+
+
+def _not_done(images: list[str], outdir: str) -> list[str]:
+    """--resume: the images whose output is not there yet."""
+    from plksr_arch.inference.folders import output_path
+
+    todo = [p for p in images if not any(osp.exists(output_path(p, outdir, deep)) for deep in (False, True))]
+    if len(todo) < len(images):
+        print(f"plksr infer: {len(images) - len(todo)} image(s) already in {outdir}: kept (--resume)")
+    return todo
+
+
+def _run_images(upscaler: Any, images: list[str], outdir: str, batch: int) -> list[str]:
+    from tqdm import tqdm
+
+    from plksr_arch.inference.folders import upscale_files
+
+    with tqdm(total=len(images), unit="img", desc="infer") as bar:
+        done = upscale_files(upscaler, images, outdir, batch, progress=bar.update)
     rate = len(done.written) / done.seconds if done.seconds else 0.0
     fallback = f", {upscaler.fallbacks} tile(s) redone in fp32" if upscaler.fallbacks else ""
     compiled = f", compiling {sum(upscaler.warmups.values()):.1f} s" if upscaler.compiled else ""
     print(
-        f"{len(done.written)} of {len(files)} image(s) written to {args.output} in {done.seconds:.1f} s ({rate:.2f} "
+        f"{len(done.written)} of {len(images)} image(s) written to {outdir} in {done.seconds:.1f} s ({rate:.2f} "
         f"img/s, network {done.network_seconds:.1f} s; {upscaler.device.type}, {upscaler.precision}, batch {batch}"
         f"{compiled}{fallback})"
     )
-    return SOME_FAILED if problems or done.problems else 0
+    return done.problems
+
+
+def _run_video(upscaler: Any, source: Any, dst: str, plan: Any, batch: int, resume: bool) -> list[str]:
+    """One video; its problem (one line), if any. Ctrl-C raises `VideoInterrupted` (the partial is kept)."""
+    from tqdm import tqdm
+
+    from plksr_arch.inference.video import upscale_video
+
+    with tqdm(total=source.frames or None, unit="frame", desc=osp.basename(source.path)) as bar:
+        try:
+            run = upscale_video(
+                upscaler, source.path, dst, batch=batch, resume=resume, progress=bar.update, source=source, plan=plan
+            )
+        except UserError as err:
+            return [str(err)]
+    rate = run.computed / run.seconds if run.seconds else 0.0
+    resumed = f", {run.resumed} from the partial" if run.resumed else ""
+    print(
+        f"{dst}: {run.frames} frame(s){resumed} in {run.seconds:.1f} s ({rate:.2f} frames/s, network "
+        f"{run.network_seconds:.1f} s; {upscaler.device.type}, {upscaler.precision}, batch {batch}; {run.encoding})"
+    )
+    return []
 
 
 def _int_arg(flag: str, value: str) -> int:
