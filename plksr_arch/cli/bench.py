@@ -13,7 +13,7 @@ DEFAULT_MODELS = "PLKSR,PLKSR-tiny,SwinIR-light,EDSR-baseline"
 PAPER_MODELS = "PLKSR,PLKSR-tiny,EDSR,SwinIR-light,OmniSR,CRAFT,SRFormer-light,DITN-real,SAFMN"
 
 # What `plksr bench` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
-LIBRARIES = ("plksr_arch.bench.protocol", "plksr_arch.training.step_bench")
+LIBRARIES = ("plksr_arch.bench.protocol", "plksr_arch.training.step_bench", "plksr_arch.bench.video_bench")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-opt", "--opt", metavar="X.yml", help="--train: the training option file")
     parser.add_argument("--rounds", type=int, default=2, help="--train: runs of each trainer, alternating (default 2)")
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        help="video instead: the network's frames/s on decoded frames against a whole video pass (decode, upscale, "
+        "encode, sound copied) on a synthetic clip, and their ratio ([video] extra)",
+    )
+    parser.add_argument("--frames", type=int, default=60, help="--video: frames in the clip (default 60)")
+    parser.add_argument("--size", default="320x180", help="--video: clip size WxH (default 320x180: HD output at x4)")
+    parser.add_argument("--weights", help="--video: weights to run (default: PLKSR-tiny x4, official initialisation)")
+    parser.add_argument("--batch", type=int, help="--video: frames per pass (default: 8 on a GPU, 1 on a CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--plot needs matplotlib: pip install 'plksr-arch[plot]'")
     if args.train:
         return run_train(args)
+    if args.video:
+        return run_video(args)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
@@ -105,6 +117,25 @@ def run_train(args: argparse.Namespace) -> int:
     if warmup < 1 or runs < 1 or args.rounds < 1:
         raise UserError(f"--warmup {warmup} / --runs {runs} / --rounds {args.rounds}: need each >= 1 with --train")
     report = bench_training(args.opt, warmup, runs, args.rounds, say=print)
+    print(table(report))
+    with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(f"JSON: {osp.abspath(args.json)}")
+    return 0
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """`plksr bench --video`: `bench.video_bench`'s report, printed and written to --json."""
+    from plksr_arch.bench.video_bench import bench_video, table
+    from plksr_arch.errors import UserError
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {args.size}: expected WxH, e.g. 320x180") from None
+    if args.batch is not None and args.batch < 1:
+        raise UserError(f"--batch {args.batch}: must be >= 1")
+    report = bench_video(args.weights, args.frames, (width, height), args.device, args.batch)
     print(table(report))
     with open(args.json, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
