@@ -27,6 +27,7 @@ _PUBLIC = {
     "realplksr": "archs",
     "load_model": "weights.read",
     "Upscaler": "inference.upscaler",
+    "VideoSettings": "inference.video_formats",
     "PLKSRModel": "training.models",
 }
 
@@ -36,6 +37,7 @@ __all__ = [
     "PLKSRModel",
     "RealPLKSR",
     "Upscaler",
+    "VideoSettings",
     "__version__",
     "load_model",
     "plksr",

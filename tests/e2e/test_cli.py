@@ -331,3 +331,36 @@ def test_bench_train_reports_both_trainers_memory_and_the_parts(tmp_path, data) 
     assert {"loss", "optimizer", "data wait"} <= set(parts)
     assert parts["PLKC (7x7)"]["calls"] == 2 and parts["PLKC (7x7)"]["of_limit"] > 0
     assert "speed-up (best of each)" in proc.stdout and "sum of parts" in proc.stdout
+
+
+def test_bench_video_reports_the_network_and_end_to_end_rates(tmp_path) -> None:
+    pytest.importorskip("av")
+    proc = run_plksr(
+        "bench", "--video", "--frames", "3", "--size", "48x32", "--json", str(tmp_path / "v.json"), cwd=tmp_path
+    )
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert (report["frames"], report["size"], report["batch"]) == (3, [48, 32], 1)
+    assert list(report["rows"]) == ["network", "end to end, in line", "end to end, writer thread"]
+    network = report["rows"]["network"]["fps"]
+    for row in report["rows"].values():  # each ratio is that pass's rate over the network's, from the same run
+        assert row["ratio"] == pytest.approx(row["fps"] / network)
+    assert "CPU flags:" in proc.stdout and "| end to end, in line |" in proc.stdout
+
+
+def test_infer_upscales_a_video_into_the_named_file_with_its_sound(tmp_path) -> None:
+    av = pytest.importorskip("av")
+    from plksr_arch import PLKSR as Net
+    from plksr_arch.data.clips import synthetic_clip
+
+    from ..conftest import TINY_NET
+
+    weights = tmp_path / "w.pth"
+    torch.save({"params_ema": Net(**{k: v for k, v in TINY_NET.items() if k != "type"}).state_dict()}, weights)
+    synthetic_clip(str(tmp_path / "clip.mov"), 8, (40, 24))
+    proc = run_plksr(
+        "infer", str(weights), "clip.mov", "-o", "clip_x4.mp4", "--crf", "20", "--preset", "fast", cwd=tmp_path
+    )
+    assert "clip_x4.mp4: 8 frame(s) in" in proc.stdout and "crf 20, preset fast" in proc.stdout
+    with av.open(str(tmp_path / "clip_x4.mp4")) as out:
+        assert [(s.type, s.codec_context.name) for s in out.streams] == [("video", "h264"), ("audio", "aac")]
+        assert (out.streams.video[0].width, out.streams.video[0].height) == (160, 96)
