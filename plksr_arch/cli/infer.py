@@ -263,6 +263,8 @@ def _run_video(upscaler: Any, source: Any, dst: str, plan: Any, batch: int, resu
             )
         except UserError as err:
             return [str(err)]
+    for note in run.notes[len(plan.notes) :]:
+        print(f"plksr infer: warning: {note}", file=sys.stderr)
     rate = run.computed / run.seconds if run.seconds else 0.0
     resumed = f", {run.resumed} from the partial" if run.resumed else ""
     print(

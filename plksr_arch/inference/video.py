@@ -55,6 +55,8 @@ VIDEO_EXTENSIONS = (
 STILL_DEMUXERS = ("image2", "gif", "apng", "webp", "tiff", "bmp", "png", "jpeg")
 # The extension a video without one is written with, by its demuxer (others: Matroska, which carries most codecs).
 CONTAINER_EXTENSIONS = {"mov": ".mp4", "matroska": ".mkv", "avi": ".avi", "mpegts": ".ts", "flv": ".flv", "nut": ".nut"}
+# Muxers that can say which codecs they carry (FFmpeg's codec tag lists or query functions).
+LISTING_MUXERS = ("mp4", "mov", "matroska", "webm", "avi", "flv", "nut", "ipod", "3gp", "3g2", "ismv", "f4v")
 # Audio codecs a stream is re-encoded to when the output container cannot carry it, in order of preference.
 AUDIO_FALLBACKS = ("aac", "opus", "mp3", "flac", "ac3")
 # Encoded batches waiting for the writer thread, at most (overlap on): they bound the memory the overlap costs.
@@ -98,7 +100,8 @@ class StreamInfo:
 @dataclass(frozen=True)
 class VideoSource:
     """A probed video file: its first video stream (size, pixel format and depth, colour, rotation, interlacing, time
-    base, frame rate, frame count estimate) and its other streams."""
+    base, frame rate, frame count estimate, and the count its container announces: 0 when it does not) and its other
+    streams."""
 
     path: str
     container: str
@@ -115,6 +118,7 @@ class VideoSource:
     start: Fraction
     rate: Fraction | None
     frames: int
+    announced: int
     others: tuple[StreamInfo, ...]
 
 
@@ -168,6 +172,7 @@ def probe(path: str) -> VideoSource | None:
             start=(first.pts or 0) * stream.time_base,
             rate=Fraction(rate) if rate else None,
             frames=frames or 0,
+            announced=stream.frames or 0,
             others=tuple(
                 StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown")
                 for s in container.streams
@@ -203,7 +208,8 @@ def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: i
     try:
         with av.open(dst, "w") as probe_out:  # opening names the muxer; nothing is written until a header
             container = probe_out.format.name
-            carried = set(probe_out.supported_codecs)
+            # Muxers without a codec list (MPEG-TS, ...) name only their default codecs: for them it is unknown.
+            carried = set(probe_out.supported_codecs) if container in LISTING_MUXERS else set()
     except ValueError:
         raise UserError(
             f"{dst}: FFmpeg writes no video container with the extension {osp.splitext(dst)[1]!r}"
@@ -539,6 +545,12 @@ class _Transcode:
             if self.last_pts is not None and pts is not None and pts <= self.last_pts:
                 progress(1)  # in the partial already
                 continue
+            if (frame.width, frame.height) != (self.source.width, self.source.height):
+                raise UserError(
+                    f"{self.source.path}: the frame at {frame.time or 0:.3f} s is "
+                    f"{frame.width}x{frame.height}, the video began at {self.source.width}x{self.source.height}; a "
+                    "size that changes within a video is not supported (split it there)"
+                )
             group.append(self._rgb(frame))
             stamps.append((pts, frame.duration))
             if len(group) == batch:
@@ -672,12 +684,19 @@ def upscale_video(
                 os.remove(temporary)
             if isinstance(err, OSError) and err.filename == temporary:  # a full disk, a file-size limit
                 raise UserError(f"{dst}: cannot write it ({err.strerror}); the incomplete file was removed") from None
+            if isinstance(err, require_av().FFmpegError):  # a broken source, a stream the muxer refuses
+                raise UserError(f"{src} -> {dst}: FFmpeg stopped: {err}; the incomplete file was removed") from None
             raise
     os.replace(temporary, dst)
     for leftover in (partial, record_path(partial)):
         with contextlib.suppress(FileNotFoundError):
             os.remove(leftover)
     run.frames, run.computed = job.frames_out, job.frames_out - resumed
+    if source.announced and run.frames != source.announced:
+        run.notes.append(
+            f"{src}: {run.frames} frame(s) decoded where the file announces {source.announced}: it may be truncated "
+            "or damaged"
+        )
     run.network_seconds, run.seconds = job.network_seconds, time.perf_counter() - start
     return run
 

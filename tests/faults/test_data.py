@@ -109,7 +109,7 @@ def test_empty_training_folders(tmp_path: Path) -> None:
 def test_empty_folder_to_infer(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     weights = tiny_weights(tmp_path / "w.pth")
-    fault("infer", str(weights), "empty", "-o", "out", cwd=tmp_path, names=["empty: no image files found"])
+    fault("infer", str(weights), "empty", "-o", "out", cwd=tmp_path, names=["empty: no image or video files found"])
 
 
 def test_lmdb_without_meta_info(tmp_path: Path, data) -> None:

@@ -106,10 +106,12 @@ def test_an_output_beyond_the_codec_is_refused_before_any_work(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        (["--crf", "99"], "--crf 99: H.264 takes 0 to 51"),
-        (["--codec", "mpeg2"], "--codec mpeg2: unknown (choose from h264, hevc, av1, vp9, ffv1)"),
-        (["--codec", "av1", "--lossless"], "--lossless: AV1 has no lossless mode here"),
-        (["--pix-fmt", "yuv420p12le"], "--pix-fmt yuv420p12le: libx264 takes yuv420p,"),
+        pytest.param(["--crf", "99"], "--crf 99: H.264 takes 0 to 51", id="crf"),
+        pytest.param(
+            ["--codec", "mpeg2"], "--codec mpeg2: unknown (choose from h264, hevc, av1, vp9, ffv1)", id="codec"
+        ),
+        pytest.param(["--codec", "av1", "--lossless"], "--lossless: AV1 has no lossless mode here", id="lossless"),
+        pytest.param(["--pix-fmt", "yuv420p12le"], "--pix-fmt yuv420p12le: libx264 takes yuv420p,", id="pix_fmt"),
     ],
 )
 def test_video_options_that_do_not_fit(tmp_path: Path, options: list[str], named: str) -> None:

@@ -285,3 +285,36 @@ def test_memory_is_bounded_by_the_batch_not_the_clip(tmp_path: Path) -> None:
     print(json.dumps(peaks))
     assert long["peak"] <= 1.25 * short["peak"], peaks
     assert long["peak"] - long["before"] <= 1.25 * (short["peak"] - short["before"]) + 16, peaks
+
+
+def test_a_truncated_file_is_said_and_a_changing_size_refused(tmp_path: Path, upscaler: Upscaler) -> None:
+    from plksr_arch.data.clips import pattern
+
+    def h264(path: Path, size: tuple[int, int], start: int, **options: str) -> None:
+        with av.open(str(path), "w", **options) as out:
+            video = out.add_stream("libx264", rate=25)
+            video.width, video.height, video.pix_fmt = *size, "yuv420p"
+            for i in range(start, start + 20):
+                rgb = (pattern(i, *size) * 255).astype(np.uint8)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                frame.pts = i
+                out.mux(video.encode(frame))
+            out.mux(video.encode())
+
+    h264(tmp_path / "whole.mp4", (64, 36), 0, options={"movflags": "faststart"})  # frame count up front
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 2 // 3])
+    run = upscale_video(upscaler, str(tmp_path / "cut.mp4"), str(tmp_path / "cut_x2.mp4"))
+    assert 0 < run.frames < 20
+    assert run.notes == [
+        f"{tmp_path / 'cut.mp4'}: {run.frames} frame(s) decoded where the file announces 20: it may be truncated or "
+        "damaged"
+    ]
+    # MPEG-TS files concatenate: 64x36 then 48x32 in one stream (and a container without a codec list)
+    h264(tmp_path / "a.ts", (64, 36), 0, format="mpegts")
+    h264(tmp_path / "b.ts", (48, 32), 20, format="mpegts")
+    (tmp_path / "both.ts").write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    assert upscale_video(upscaler, str(tmp_path / "a.ts"), str(tmp_path / "a_x2.ts")).frames == 20
+    with pytest.raises(UserError, match=r"both.ts: the frame at 0.800 s is 48x32, the video began at 64x36"):
+        upscale_video(upscaler, str(tmp_path / "both.ts"), str(tmp_path / "both_x2.ts"))
+    assert not (tmp_path / "both_x2.ts").exists() and not list(tmp_path.glob("*.tmp.*"))
