@@ -145,25 +145,11 @@ def video_settings(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from plksr_arch.inference.upscaler import Upscaler
+    from plksr_arch.inference.video import VideoInterrupted
 
     tile = args.tile if args.tile in (None, "auto") else _int_arg("--tile", args.tile)
     if args.batch is not None and args.batch < 1:
         raise UserError(f"--batch {args.batch}: must be >= 1")
-    files, problems = collect_inputs(args.inputs)
-    if not files:
-        raise UserError("; ".join(problems))
-    images, videos, found_problems = split_media(files)
-    problems += found_problems
-    one_file = len(videos) == 1 and not images and osp.splitext(args.output)[1] != "" and not osp.isdir(args.output)
-    from plksr_arch.inference.video import VIDEO_EXTENSIONS
-
-    if not one_file and args.output.lower().endswith(VIDEO_EXTENSIONS) and not osp.isdir(args.output):
-        raise UserError(
-            f"-o {args.output}: names a video file, which is for one video input ({len(videos)} video(s), "
-            f"{len(images)} image(s) found); give a folder"
-        )
-    if not one_file and osp.exists(args.output) and not osp.isdir(args.output):
-        raise UserError(f"-o {args.output}: exists and is not a folder (a file output is for one video input)")
     upscaler = Upscaler(
         args.weights,
         args.device,
@@ -174,28 +160,48 @@ def run(args: argparse.Namespace) -> int:
         args.compile,
         arch_options=arch_opt.parse(args.arch_opt),
     )
+    files, problems = collect_inputs(args.inputs)
+    if not files:
+        raise UserError("; ".join(problems))
+    images, videos, found_problems = split_media(files)
+    problems += found_problems
+    targets = video_targets(args.output, images, videos)
     batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
-    from plksr_arch.inference.video import output_name
-
-    targets = {src: args.output if one_file else osp.join(args.output, output_name(v)) for src, v in videos.items()}
     plans, problems = _plan_videos(upscaler, videos, targets, video_settings(args), args.resume, problems)
     if args.resume:
         images = _not_done(images, args.output)
     if not images and not plans and problems:
         raise UserError("; ".join(problems))
+    status = 0
     if images:
         problems += _run_images(upscaler, images, args.output, batch)
-    from plksr_arch.inference.video import VideoInterrupted
-
     try:
         for src, plan in plans.items():
             problems += _run_video(upscaler, videos[src], targets[src], plan, batch, args.resume)
     except VideoInterrupted as err:
         print(f"plksr infer: interrupted: {err}", file=sys.stderr)
-        return INTERRUPTED
+        status = INTERRUPTED
     for problem in problems:
         print(f"plksr infer: error: {problem}", file=sys.stderr)
-    return SOME_FAILED if problems else 0
+    return status or (SOME_FAILED if problems else 0)
+
+
+def video_targets(output: str, images: list[str], videos: dict[str, Any]) -> dict[str, str]:
+    """Each video's output file: `output` itself for one video alone when it names a file (it has an extension and
+    is no folder), else the video's name in the folder `output`."""
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS, output_name
+
+    one_file = len(videos) == 1 and not images and osp.splitext(output)[1] != "" and not osp.isdir(output)
+    if one_file:
+        return {src: output for src in videos}
+    if output.lower().endswith(VIDEO_EXTENSIONS) and not osp.isdir(output):
+        raise UserError(
+            f"-o {output}: names a video file, which is for one video input ({len(videos)} video(s), "
+            f"{len(images)} image(s) found); give a folder"
+        )
+    if osp.exists(output) and not osp.isdir(output):
+        raise UserError(f"-o {output}: exists and is not a folder (a file output is for one video input)")
+    return {src: osp.join(output, output_name(source)) for src, source in videos.items()}
 
 
 def _plan_videos(

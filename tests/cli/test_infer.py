@@ -53,6 +53,13 @@ def test_without_pyav_one_line_says_how_to_install_it(tmp_path: Path) -> None:
     import subprocess
     import sys
 
+    import torch
+
+    from plksr_arch import PLKSR
+
+    from ..conftest import TINY_NET
+
+    torch.save({"params": PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}).state_dict()}, tmp_path / "w.pth")
     (tmp_path / "clip.mp4").write_bytes(b"")
     code = (
         "import sys; sys.modules['av'] = None; from plksr_arch.cli import main; "
