@@ -113,14 +113,17 @@ def test_video_keeps_frames_timing_sound_subtitles_and_metadata(tmp_path: Path, 
     assert worst >= 30.0, f"{worst:.2f} dB"
 
 
-@pytest.mark.parametrize("container", ["mkv", "mp4"])
-def test_lossless_is_within_one_level(tmp_path: Path, upscaler: Upscaler, container: str) -> None:
+@pytest.mark.parametrize(("container", "ten_bit"), [("mkv", False), ("mp4", False), ("mkv", True), ("mp4", True)])
+def test_lossless_is_within_one_level(tmp_path: Path, upscaler: Upscaler, container: str, ten_bit: bool) -> None:
+    """One level of the stored depth: 1 of 255, or 1 of 1023 (65 of 65535 as the frames are read) for 10 bits."""
     src, dst = tmp_path / f"clip.{container}", tmp_path / f"out.{container}"
-    synthetic_clip(str(src), 6, (64, 36))
+    synthetic_clip(str(src), 6, (64, 36), ten_bit=ten_bit)
     run = upscale_video(upscaler, str(src), str(dst), VideoSettings(lossless=True))
-    assert run.encoding.startswith("FFV1" if container == "mkv" else "H.264 (libx264rgb")
+    expected = {"mkv": "FFV1 (ffv1, gbrp10le" if ten_bit else "FFV1 (ffv1, bgr0", "mp4": "HEVC (libx265, gbrp10le"}
+    assert run.encoding.startswith(expected[container] if container == "mkv" or ten_bit else "H.264 (libx264rgb")
+    level = 65 if ten_bit else 1
     for (_, rgb, _), (_, out, _) in zip(decoded(src), decoded(dst), strict=True):
-        assert np.abs(out.astype(int) - upscaler(rgb)).max() <= 1
+        assert np.abs(out.astype(np.int64) - upscaler(rgb)).max() <= level
 
 
 def test_streams_the_container_cannot_carry_are_named(tmp_path: Path, upscaler: Upscaler) -> None:
