@@ -97,21 +97,23 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
 
 def _is_video(path: str) -> bool:
     """A video by its name (then PyAV must be there) or, for other names, by probing when PyAV is installed."""
-    from plksr_arch.inference.video import VIDEO_EXTENSIONS, probe, require_av
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS, PyAVMissing, probe, require_av
 
     if path.lower().endswith(VIDEO_EXTENSIONS):
         require_av()
         return True
     try:
         return probe(path) is not None
-    except UserError as err:
-        return "PyAV" not in str(err)  # a broken video is still a video; no PyAV means not one we can tell
+    except PyAVMissing:
+        return False  # not a video name, and nothing to tell by
+    except UserError:
+        return True  # a video FFmpeg cannot decode: reported as one
 
 
 def split_media(files: list[str]) -> tuple[list[str], dict[str, Any], list[str]]:
     """(images, videos: path -> `VideoSource`, problems): a file is a video when PyAV finds a video stream in it
     (whatever its name); image names are not probed."""
-    from plksr_arch.inference.video import VIDEO_EXTENSIONS, probe, require_av
+    from plksr_arch.inference.video import VIDEO_EXTENSIONS, PyAVMissing, probe, require_av
 
     images, videos, problems = [], {}, []
     for path in files:
@@ -122,11 +124,11 @@ def split_media(files: list[str]) -> tuple[list[str], dict[str, Any], list[str]]
             require_av()
         try:
             source = probe(path)
+        except PyAVMissing:
+            images.append(path)  # no PyAV and not a video name: OpenCV decides
+            continue
         except UserError as err:
-            if "PyAV" in str(err):
-                images.append(path)  # no PyAV and not a video name: OpenCV decides
-            else:
-                problems.append(str(err))
+            problems.append(str(err))
             continue
         if source is not None:
             videos[path] = source

@@ -79,12 +79,16 @@ class Upscaler(Protocol):
     def batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
+class PyAVMissing(UserError):
+    """PyAV is not installed; the message says how to install it."""
+
+
 def require_av() -> Any:
-    """The `av` module, or a UserError saying how to install it."""
+    """The `av` module, or `PyAVMissing` saying how to install it."""
     try:
         import av
     except ImportError:
-        raise UserError(f"video needs PyAV, which is not installed: {INSTALL}") from None
+        raise PyAVMissing(f"video needs PyAV, which is not installed: {INSTALL}") from None
     return av
 
 
