@@ -7,11 +7,12 @@ import argparse
 import glob
 import os
 import os.path as osp
+import signal
 import sys
 from typing import Any
 
 from plksr_arch.cli import arch_opt
-from plksr_arch.errors import INTERRUPTED, UserError
+from plksr_arch.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Consecutive same-size images per network pass on a GPU (`--batch` unset); on a CPU batching gains nothing, as
@@ -19,7 +20,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 GPU_BATCH = 8
 # Exit status when some inputs could not be upscaled (each named on its own line) and the others were written; a run
 # that cannot start (weights, arguments, no input found) is a user error, status 2; Ctrl-C during a video keeps its
-# partial and exits 130 (`errors.INTERRUPTED`).
+# partial and exits 130 (`errors.INTERRUPTED`), SIGTERM 143.
 SOME_FAILED = 1
 
 # What `plksr infer` loads; `cli.main` loads it first, holding Ctrl-C until it is loaded.
@@ -181,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
         for src, plan in plans.items():
             problems += _run_video(upscaler, videos[src], targets[src], plan, batch, args.resume)
     except VideoInterrupted as err:
-        print(f"plksr infer: interrupted: {err}", file=sys.stderr)
-        status = INTERRUPTED
+        how = "interrupted" if err.signum == signal.SIGINT else f"stopped by {signal.Signals(err.signum).name}"
+        print(f"plksr infer: {how}: {err}", file=sys.stderr)
+        status = 128 + err.signum  # 130 (errors.INTERRUPTED) for Ctrl-C, 143 for SIGTERM
     for problem in problems:
         print(f"plksr infer: error: {problem}", file=sys.stderr)
     return status or (SOME_FAILED if problems else 0)

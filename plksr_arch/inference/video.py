@@ -6,10 +6,10 @@ attachment streams are copied packet for packet into the same output. Every fram
 
 Memory is bounded by the batch: frames are decoded as they are needed and encoded as they come out of the network,
 so an hour-long clip uses what a minute uses, plus the encoder's lookahead. The output is written under a temporary
-name beside the target and moved into place when complete. Ctrl-C closes what was written as a playable
-`<name>.partial.<ext>` with a record beside it (`.json`: source, network and encoding), and `resume=True` continues
-it from its last frame: its encoded packets are copied, the source frames they hold are decoded but not upscaled
-again, and the rest is encoded as in an uninterrupted run.
+name beside the target and moved into place when complete. Ctrl-C (or SIGTERM) closes what was written as a playable
+`<name>.partial.<ext>` with a record beside it (`.json`: source, network and encoding), and `resume=True` continues it
+from its last frame: its encoded packets are copied, the source frames they hold are decoded but not upscaled again,
+and the rest is encoded as in an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -266,11 +266,11 @@ class VideoRun:
 
 
 class VideoInterrupted(KeyboardInterrupt):
-    """Ctrl-C during `upscale_video`: what was written is closed as `partial` (None when no frame was), holding
-    `frames` frames, and `resume=True` continues it."""
+    """Ctrl-C (or SIGTERM: `signum`) during `upscale_video`: what was written is closed as `partial` (None when no
+    frame was), holding `frames` frames, and `resume=True` continues it."""
 
-    def __init__(self, partial: str | None, frames: int, video_seconds: float) -> None:
-        self.partial, self.frames, self.video_seconds = partial, frames, video_seconds
+    def __init__(self, partial: str | None, frames: int, video_seconds: float, signum: int = signal.SIGINT) -> None:
+        self.partial, self.frames, self.video_seconds, self.signum = partial, frames, video_seconds, signum
         if partial:
             message = (
                 f"{partial} holds the first {frames} frame(s) ({video_seconds:.1f} s of video); run again with "
@@ -315,24 +315,30 @@ def run_record(source: VideoSource, upscaler: Upscaler, plan: OutputPlan) -> dic
 
 
 class _Interrupts:
-    """Ctrl-C while frames go into the encoder and the muxer takes effect once they are in, so an interrupted output
-    ends on a whole frame; anywhere else (decoding, the network) it interrupts at once. Only on the main thread, where
-    SIGINT has Python's default handler."""
+    """Ctrl-C (SIGINT) or SIGTERM while frames go into the encoder and the muxer takes effect once they are in, so a
+    stopped output ends on a whole frame; anywhere else (decoding, the network) it stops the pass at once, as a
+    KeyboardInterrupt, and `signum` says which signal it was. Only on the main thread, and only for a signal that
+    has its default handling (a shell's background job ignores SIGINT: then so do we)."""
+
+    DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
     def __init__(self) -> None:
-        self.holding, self.pending, self.previous = 0, False, None
+        self.holding, self.pending, self.signum = 0, False, None
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupts:
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in self.DEFAULTS.items():
+                if signal.getsignal(signum) is default:
+                    self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
+        self.signum = self.signum or signum
         if self.holding:
             self.pending = True
         else:
@@ -350,7 +356,7 @@ class _Interrupts:
             raise KeyboardInterrupt
 
     def hold_for_good(self) -> None:
-        """From now on (closing the output), Ctrl-C is ignored."""
+        """From now on (closing the output), the signals are ignored."""
         self.holding += 1
 
 
@@ -678,7 +684,8 @@ def upscale_video(
             job.finish()
         except KeyboardInterrupt:
             interrupts.hold_for_good()
-            raise _keep_partial(job, temporary, partial, record, last_pts) from None
+            signum = interrupts.signum or signal.SIGINT
+            raise _keep_partial(job, temporary, partial, record, last_pts, signum) from None
         except BaseException as err:
             interrupts.hold_for_good()
             if job is not None:
@@ -706,7 +713,7 @@ def upscale_video(
 
 
 def _keep_partial(
-    job: _Transcode | None, temporary: str, partial: str, record: dict[str, Any], last_pts: int | None
+    job: _Transcode | None, temporary: str, partial: str, record: dict[str, Any], last_pts: int | None, signum: int
 ) -> VideoInterrupted:
     """Close an interrupted output as `partial` (with its record), or remove it when it holds no frame."""
     try:
@@ -720,8 +727,8 @@ def _keep_partial(
     if job is None or not job.frames_out or sent is None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
-        return VideoInterrupted(None, 0, 0.0)
+        return VideoInterrupted(None, 0, 0.0, signum)
     os.replace(temporary, partial)
     with open(record_path(partial), "w", encoding="utf-8") as f:
         json.dump({**record, "frames": job.frames_out, "last_pts": sent}, f, indent=1)
-    return VideoInterrupted(partial, job.frames_out, float(sent * job.source.time_base))
+    return VideoInterrupted(partial, job.frames_out, float(sent * job.source.time_base), signum)

@@ -1,6 +1,6 @@
-"""Faults of `plksr infer` on videos: Ctrl-C in the middle (a playable partial, then `--resume`), a partial that a
-new run would overwrite, an output beyond the codec, options that do not fit, a file output for several inputs, a
-full disk. Nothing half-written ever carries the target's name."""
+"""Faults of `plksr infer` on videos: Ctrl-C or SIGTERM in the middle (a playable partial, then `--resume`), a
+partial that a new run would overwrite, an output beyond the codec, options that do not fit, a file output for
+several inputs, a full disk. Nothing half-written ever carries the target's name."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def frames_of(path: Path) -> list[tuple[int, np.ndarray]]:
         return [(f.pts, f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
 
 
-def test_sigint_keeps_a_playable_partial_that_resume_finishes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_a_stop_keeps_a_playable_partial_that_resume_finishes(tmp_path: Path, how: str) -> None:
+    """Ctrl-C or SIGTERM: the frames given to the encoder are flushed, the file closed as a partial, exit 128 + the
+    signal; `--resume` finishes it frame for frame as the uninterrupted run."""
     weights = tiny_weights(tmp_path / "w.pth")
     src = clip(tmp_path / "clip.mp4", 150, (320, 180))
     whole = run("infer", str(weights), str(src), "-o", "whole.mkv", "--lossless", cwd=tmp_path)
@@ -48,12 +51,13 @@ def test_sigint_keeps_a_playable_partial_that_resume_finishes(tmp_path: Path) ->
     while not list(tmp_path.glob("cut.*.tmp.mkv")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, how))
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == 128 + getattr(signal, how), err[-2000:]
     assert "Traceback" not in out + err
     line = err.strip().splitlines()[-1]
-    assert line.startswith("plksr infer: interrupted: cut.partial.mkv holds the first ") and "--resume" in line
+    said = "interrupted" if how == "SIGINT" else "stopped by SIGTERM"
+    assert line.startswith(f"plksr infer: {said}: cut.partial.mkv holds the first ") and "--resume" in line
     held = int(line.split("holds the first ")[1].split(" ")[0])
     assert 0 < held < 150
     assert not (tmp_path / "cut.mkv").exists() and not list(tmp_path.glob("*.tmp.*"))
