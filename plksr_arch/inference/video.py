@@ -36,6 +36,8 @@ from plksr_arch.errors import UserError
 from plksr_arch.inference.video_formats import (
     MATRIX_RGB,
     RANGE_FULL,
+    TEXT_SUBTITLES,
+    TEXT_TARGETS,
     Colour,
     Encoding,
     VideoSettings,
@@ -43,6 +45,8 @@ from plksr_arch.inference.video_formats import (
     choose_codec,
     resolve_encoding,
     source_colour,
+    subtitle_payload,
+    subtitle_text,
 )
 
 INSTALL = "pip install 'plksr-arch[video]'"
@@ -202,6 +206,7 @@ class OutputPlan:
     height: int
     copy: tuple[int, ...]
     reencode: dict[int, str]
+    convert: dict[int, str]
     notes: tuple[str, ...]
 
 
@@ -232,7 +237,7 @@ def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: i
         notes.append(
             f"{source.path}: interlaced video, upscaled as whole frames (deinterlace it first for clean edges)"
         )
-    copy, reencode = [], {}
+    copy, reencode, convert = [], {}, {}
     target = osp.splitext(dst)[1] or container
     with av.open(os.devnull, "w", format="matroska") as matroska:
         in_matroska = set(matroska.supported_codecs) if container != "matroska" else set()
@@ -244,10 +249,13 @@ def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: i
         elif other.kind == "audio" and (fallback := next((c for c in AUDIO_FALLBACKS if c in carried), None)):
             reencode[other.index] = fallback
             notes.append(f"{label} cannot go in a {target} file: re-encoded to {fallback}")
+        elif other.codec in TEXT_SUBTITLES and (text := next((c for c in TEXT_TARGETS if c in carried), None)):
+            convert[other.index] = text
+            notes.append(f"{label} cannot go in a {target} file: its text converted to {text} (styling dropped)")
         else:
             keep = " (a .mkv output keeps it)" if other.codec in in_matroska or other.kind == "attachment" else ""
             notes.append(f"{label} cannot go in a {target} file: left out{keep}")
-    return OutputPlan(container, encoding, width, height, tuple(copy), reencode, tuple(notes))
+    return OutputPlan(container, encoding, width, height, tuple(copy), reencode, convert, tuple(notes))
 
 
 @dataclass
@@ -414,10 +422,16 @@ class _Transcode:
             stream.layout = template.layout
             stream.metadata.update(_fresh_tags(template.metadata))
             self.streams[index] = self.audio_encoders[index] = stream
+        for index, codec in plan.convert.items():
+            template = self.inp.streams[index]
+            stream = self.out.add_mux_stream(codec, time_base=template.time_base)
+            stream.metadata.update(_fresh_tags(template.metadata))
+            stream.disposition = template.disposition
+            self.streams[index] = stream
         chapters = self.inp.chapters()
         if chapters:
             self.out.set_chapters(chapters)
-        self.kept = [vin, *(self.inp.streams[i] for i in (*plan.copy, *plan.reencode))]
+        self.kept = [vin, *(self.inp.streams[i] for i in (*plan.copy, *plan.reencode, *plan.convert))]
         self.partial = av.open(continued, metadata_errors="ignore") if continued else None
         self.partial_packets = self._partial_packets() if self.partial else iter(())
         self.next_partial = next(self.partial_packets, None)
@@ -503,6 +517,16 @@ class _Transcode:
         packet.stream = stream
         self.out.mux_one(packet)
 
+    def _mux_text(self, packet: Any, stream: Any) -> None:
+        """A text subtitle packet in the output's text codec: same times, the text alone (empty cues dropped)."""
+        text = subtitle_text(bytes(packet), packet.stream.codec_context.name)
+        if not text.strip():
+            return
+        converted = self.av.Packet(subtitle_payload(text, self.plan.convert[packet.stream.index]))
+        converted.time_base, converted.pts, converted.dts = packet.time_base, packet.pts, packet.dts
+        converted.duration = packet.duration
+        self._mux_copy(converted, stream)
+
     def _mux_reencoded(self, frames: list[Any], stream: Any) -> None:
         for frame in frames:
             packets = stream.encode(frame)
@@ -544,6 +568,8 @@ class _Transcode:
                 yield from packet.decode()
             elif index in self.audio_encoders:
                 self._submit(self._mux_reencoded, packet.decode(), self.streams[index])
+            elif index in self.plan.convert and packet.size:
+                self._submit(self._mux_text, packet, self.streams[index])
             elif packet.size:
                 self._submit(self._mux_copy, packet, self.streams[index])
 

@@ -5,6 +5,7 @@ tags the output carries. Pure data and rules: `video.py` opens the files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -245,3 +246,27 @@ def check_frame_size(
         f"{what}: output {width}x{height} is beyond {codec.label}'s {limit.level} ({limit.pixels:,} pixels, sides "
         f"up to {limit.width}x{limit.height}); choose " + (" or ".join(choices) if choices else "a smaller input")
     )
+
+
+# Text subtitle codecs (FFmpeg names; `srt` is SubRip's decoder name) and what each output container takes.
+TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt")
+TEXT_TARGETS = ("subrip", "mov_text", "webvtt")
+
+
+def subtitle_text(payload: bytes, codec: str) -> str:
+    """The plain text of one subtitle packet: mov_text's length-prefixed UTF-8 (its style boxes dropped), an ASS
+    event's Text field (override blocks dropped, `\\N` as a line break), SubRip's and WebVTT's text (tags dropped)."""
+    if codec == "mov_text":
+        size = int.from_bytes(payload[:2], "big")
+        return payload[2 : 2 + size].decode("utf-8", "replace")
+    text = payload.decode("utf-8", "replace")
+    if codec in ("ass", "ssa"):
+        text = text.split(",", 8)[-1]
+        text = re.sub(r"\{[^}]*\}", "", text).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def subtitle_payload(text: str, codec: str) -> bytes:
+    """One subtitle packet of `codec` (a TEXT_TARGETS) holding `text`."""
+    data = text.encode("utf-8")
+    return len(data).to_bytes(2, "big") + data if codec == "mov_text" else data

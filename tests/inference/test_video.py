@@ -148,10 +148,32 @@ def test_streams_the_container_cannot_carry_are_named(tmp_path: Path, upscaler: 
     run = upscale_video(upscaler, str(src), str(tmp_path / "out.webm"))
     assert run.notes == [
         f"{src}: audio stream #1 (pcm_s16le) cannot go in a .webm file: re-encoded to opus",
-        f"{src}: subtitle stream #2 (srt) cannot go in a .webm file: left out (a .mkv output keeps it)",
+        f"{src}: subtitle stream #2 (srt) cannot go in a .webm file: its text converted to webvtt (styling dropped)",
     ]
     with av.open(str(tmp_path / "out.webm")) as done:
-        assert [(s.type, s.codec_context.name) for s in done.streams] == [("video", "vp9"), ("audio", "opus")]
+        streams = [(s.type, s.codec_context.name) for s in done.streams]
+        assert streams == [("video", "vp9"), ("audio", "opus"), ("subtitle", "webvtt")]
+    assert packets(tmp_path / "out.webm", "subtitle") == [(b"hi", 0.0)]
+
+
+@pytest.mark.parametrize(("source", "output", "codec"), [("mp4", "mkv", "subrip"), ("mkv", "mp4", "mov_text")])
+def test_text_subtitles_are_converted_between_containers(
+    tmp_path: Path, upscaler: Upscaler, source: str, output: str, codec: str
+) -> None:
+    """MP4 holds mov_text and Matroska SubRip: the cues keep their text and times in the other container's codec
+    (times relative to the picture: a Matroska output moves every stream by the AAC priming)."""
+    src, dst = tmp_path / f"clip.{source}", tmp_path / f"out.{output}"
+    synthetic_clip(str(src), 25, (64, 36), subtitles=True)
+    run = upscale_video(upscaler, str(src), str(dst))
+    assert run.notes[0].endswith(f"its text converted to {codec} (styling dropped)")
+    with av.open(str(dst)) as done:
+        assert done.streams.subtitles[0].codec_context.name in ((codec, "srt") if codec == "subrip" else (codec,))
+    from plksr_arch.inference.video_formats import subtitle_text
+
+    shift = decoded(dst)[0][0] - decoded(src)[0][0]  # 0.021 s into Matroska, 0 into MP4
+    cues = [(subtitle_text(p, codec), t - shift) for p, t in packets(dst, "subtitle")]
+    expected = [(words, begin) for begin, _, words in SUBTITLES]
+    assert [(text, round(t, 3)) for text, t in cues if text] == [(w, round(b, 3)) for w, b in expected]
 
 
 def test_interlaced_input_is_said_once(tmp_path: Path, upscaler: Upscaler) -> None:

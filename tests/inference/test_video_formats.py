@@ -104,3 +104,14 @@ def test_colour_tags_of_untagged_sources_follow_players() -> None:
     assert (hdr.matrix, hdr.range, hdr.primaries, hdr.trc) == (9, RANGE_LIMITED, 9, 16)
     assert source_colour("yuvj420p", 5, 0, 2, 2, 640, 480).range == RANGE_FULL
     assert source_colour("gbrp", 0, 2, 1, 1, 64, 64).matrix == 0
+
+
+def test_subtitle_text_between_codecs() -> None:
+    from plksr_arch.inference.video_formats import subtitle_payload, subtitle_text
+
+    assert subtitle_text(b"\x00\x05hello" + b"\x00\x00\x00\x0cstyl....", "mov_text") == "hello"  # style box dropped
+    assert subtitle_text(b"<i>hello</i> world", "subrip") == "hello world"
+    ass = b"3,0,Default,,0,0,0,,{\\an8}{\\i1}hello\\Nworld, again"
+    assert subtitle_text(ass, "ass") == "hello\nworld, again"
+    assert subtitle_payload("héllo", "mov_text") == b"\x00\x06h\xc3\xa9llo"
+    assert subtitle_payload("hello", "subrip") == b"hello"
