@@ -70,3 +70,27 @@ def test_without_pyav_one_line_says_how_to_install_it(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1] == (
         "plksr infer: error: video needs PyAV, which is not installed: pip install 'plksr-arch[video]'"
     )
+
+
+def test_resume_keeps_outputs_already_there(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--resume` continues a folder run: an output that exists is kept as it is, the others are written."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from plksr_arch import PLKSR
+    from plksr_arch.cli import main
+
+    from ..conftest import TINY_NET
+
+    torch.save({"params": PLKSR(**{k: v for k, v in TINY_NET.items() if k != "type"}).state_dict()}, tmp_path / "w.pth")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "in" / name), np.full((8, 8, 3), 100, np.uint8))
+    (tmp_path / "out" / "a.png").write_bytes(b"done earlier")
+    args = ["infer", str(tmp_path / "w.pth"), str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--resume"]
+    assert main(args) == 0
+    assert f"1 image(s) already in {tmp_path / 'out'}: kept (--resume)" in capsys.readouterr().out
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"done earlier"
+    assert cv2.imread(str(tmp_path / "out" / "b.png")).shape == (32, 32, 3)  # TINY_NET is x4
