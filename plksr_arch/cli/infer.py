@@ -76,16 +76,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
+def collect_inputs(inputs: list[str], probed: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """(files, problems): folders give their images and videos (sorted, not recursive; other files are skipped),
-    globs expand, named files are kept as they are."""
+    globs expand, named files are kept as they are. What probing a folder's files found goes into `probed` (path ->
+    `_examine`'s answer), for `split_media` to reuse."""
+    probed = {} if probed is None else probed
     files, problems = [], []
     for item in inputs:
         if osp.isdir(item):
-            names = sorted(n for n in os.listdir(item) if osp.isfile(osp.join(item, n)))
-            found = [
-                osp.join(item, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS) or _is_video(osp.join(item, n))
-            ]
+            found = []
+            for name in sorted(os.listdir(item)):
+                path = osp.join(item, name)
+                if not osp.isfile(path):
+                    continue
+                if not name.lower().endswith(IMAGE_EXTENSIONS):
+                    probed[path] = _examine(path)
+                    if probed[path] == (None, None):
+                        continue  # neither image nor video
+                found.append(path)
         elif osp.isfile(item):
             found = [item]
         else:
@@ -96,45 +104,41 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
     return files, problems
 
 
-def _is_video(path: str) -> bool:
-    """A video by its name (then PyAV must be there) or, for other names, by probing when PyAV is installed."""
+def _examine(path: str) -> tuple[Any, str | None]:
+    """(video source, problem) of a file not named as an image, from probing it: (source, None) for a video,
+    (None, problem) for a video that cannot be read, (None, None) for anything else (and for any name but a video
+    one when PyAV is missing: nothing to tell by). A video name without PyAV raises `PyAVMissing`."""
     from plksr_arch.inference.video import VIDEO_EXTENSIONS, PyAVMissing, probe, require_av
 
-    if path.lower().endswith(VIDEO_EXTENSIONS):
+    named = path.lower().endswith(VIDEO_EXTENSIONS)
+    if named:
         require_av()
-        return True
     try:
-        return probe(path) is not None
+        source = probe(path)
     except PyAVMissing:
-        return False  # not a video name, and nothing to tell by
-    except UserError:
-        return True  # a video FFmpeg cannot decode: reported as one
+        return None, None
+    except UserError as err:
+        return None, str(err)
+    if source is None and named:
+        return None, f"{path}: not a video PyAV can read"
+    return source, None
 
 
-def split_media(files: list[str]) -> tuple[list[str], dict[str, Any], list[str]]:
+def split_media(files: list[str], probed: dict[str, Any] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
     """(images, videos: path -> `VideoSource`, problems): a file is a video when PyAV finds a video stream in it
-    (whatever its name); image names are not probed."""
-    from plksr_arch.inference.video import VIDEO_EXTENSIONS, PyAVMissing, probe, require_av
-
+    (whatever its name); image names are not probed, and files `collect_inputs` probed are not probed again.
+    Anything else is left to OpenCV as an image."""
+    probed = probed or {}
     images, videos, problems = [], {}, []
     for path in files:
         if path.lower().endswith(IMAGE_EXTENSIONS):
             images.append(path)
             continue
-        if path.lower().endswith(VIDEO_EXTENSIONS):
-            require_av()
-        try:
-            source = probe(path)
-        except PyAVMissing:
-            images.append(path)  # no PyAV and not a video name: OpenCV decides
-            continue
-        except UserError as err:
-            problems.append(str(err))
-            continue
+        source, problem = probed[path] if path in probed else _examine(path)
         if source is not None:
             videos[path] = source
-        elif path.lower().endswith(VIDEO_EXTENSIONS):
-            problems.append(f"{path}: not a video PyAV can read")
+        elif problem:
+            problems.append(problem)
         else:
             images.append(path)
     return images, videos, problems
@@ -163,10 +167,11 @@ def run(args: argparse.Namespace) -> int:
         args.compile,
         arch_options=arch_opt.parse(args.arch_opt),
     )
-    files, problems = collect_inputs(args.inputs)
+    probed: dict[str, Any] = {}
+    files, problems = collect_inputs(args.inputs, probed)
     if not files:
         raise UserError("; ".join(problems))
-    images, videos, found_problems = split_media(files)
+    images, videos, found_problems = split_media(files, probed)
     problems += found_problems
     targets = video_targets(args.output, images, videos)
     batch = args.batch or (GPU_BATCH if upscaler.device.type == "cuda" else 1)
