@@ -19,7 +19,7 @@ import torch
 
 from plksr_arch import PLKSR, Upscaler, VideoSettings
 from plksr_arch.data.clips import synthetic_clip
-from plksr_arch.inference.video import upscale_video
+from plksr_arch.inference.video import probe, to_rgb, upscale_video
 
 VARIANTS = {
     "sound_and_subtitles.mp4": {"subtitles": True},
@@ -31,16 +31,12 @@ VARIANTS = {
 
 
 def frames(path: Path) -> list[np.ndarray]:
+    """The decoded RGB frames of a video file, read as the upscaler reads its sources (`to_rgb`)."""
     import av
 
+    source = probe(str(path))
     with av.open(str(path)) as container:
-        out = []
-        for frame in container.decode(video=0):
-            deep = max(c.bits for c in frame.format.components) > 8
-            rgb_source = frame.format.name.startswith(("gbr", "rgb", "bgr"))
-            tags = {} if rgb_source else {"src_colorspace": frame.colorspace, "src_color_range": frame.color_range}
-            out.append(frame.to_ndarray(format="rgb48le" if deep else "rgb24", **tags))
-        return out
+        return [to_rgb(frame, source) for frame in container.decode(video=0)]
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:

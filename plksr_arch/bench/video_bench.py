@@ -41,7 +41,7 @@ def bench_video(
     from plksr_arch.archs.registry import presets
     from plksr_arch.data.clips import synthetic_clip
     from plksr_arch.inference.upscaler import Upscaler
-    from plksr_arch.inference.video import probe, require_av, upscale_video
+    from plksr_arch.inference.video import probe, require_av, to_rgb, upscale_video
     from plksr_arch.runtime.device import describe
 
     av = require_av()
@@ -57,10 +57,7 @@ def bench_video(
         source = probe(src)
         assert source is not None
         with av.open(src) as container:
-            decoded = [
-                f.to_ndarray(format="rgb24", src_colorspace=source.colour.matrix, src_color_range=source.colour.range)
-                for f in container.decode(video=0)
-            ]
+            decoded = [to_rgb(frame, source) for frame in container.decode(video=0)]
         say(f"{len(decoded)} frames of {size[0]}x{size[1]} -> x{upscaler.scale}, {describe(upscaler.device)}, "
             f"{upscaler.precision}, batch {batch}; CPU flags: {cpu_flags()}")  # fmt: skip
         upscaler.batch(decoded[:batch])  # warm-up: oneDNN/cuDNN pick their kernels for this size

@@ -189,6 +189,16 @@ def probe(path: str) -> VideoSource | None:
         )
 
 
+def to_rgb(frame: Any, source: VideoSource) -> np.ndarray:
+    """A decoded frame of `source` as the network takes it: HxWx3 RGB, uint8 (uint16 above 8 bits), read with the
+    source's YUV matrix and range."""
+    colour = source.colour
+    fmt = "rgb48le" if source.bits > 8 else "rgb24"
+    if colour.matrix == MATRIX_RGB:
+        return frame.to_ndarray(format=fmt)
+    return frame.to_ndarray(format=fmt, src_colorspace=colour.matrix, src_color_range=colour.range)
+
+
 def output_name(source: VideoSource) -> str:
     """The output file name of `source` in a folder: its own name, with its container's extension when it has
     none."""
@@ -553,13 +563,6 @@ class _Transcode:
             self.out.mux(stream.encode(None))
         self._drain_partial(None)
 
-    def _rgb(self, frame: Any) -> np.ndarray:
-        colour = self.source.colour
-        fmt = "rgb48le" if self.source.bits > 8 else "rgb24"
-        if colour.matrix == 0:
-            return frame.to_ndarray(format=fmt)
-        return frame.to_ndarray(format=fmt, src_colorspace=colour.matrix, src_color_range=colour.range)
-
     def frames(self) -> Iterator[Any]:
         """Decoded frames of the upscaled stream, in presentation order, while the other streams are copied."""
         for packet in self.inp.demux(self.kept):
@@ -587,7 +590,7 @@ class _Transcode:
                     f"{frame.width}x{frame.height}, the video began at {self.source.width}x{self.source.height}; a "
                     "size that changes within a video is not supported (split it there)"
                 )
-            group.append(self._rgb(frame))
+            group.append(to_rgb(frame, self.source))
             stamps.append((pts, frame.duration))
             if len(group) == batch:
                 self._upscale(group, stamps)
