@@ -15,6 +15,7 @@ and the rest is encoded as in an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -220,6 +221,13 @@ class OutputPlan:
     notes: tuple[str, ...]
 
 
+@functools.cache
+def _matroska_codecs() -> frozenset[str]:
+    """The codecs a Matroska file carries (for the hint on a stream left out)."""
+    with require_av().open(os.devnull, "w", format="matroska") as matroska:
+        return frozenset(matroska.supported_codecs)
+
+
 def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: int) -> OutputPlan:
     """Everything refused before any work: a container FFmpeg cannot write, a codec it cannot carry, a frame beyond
     the codec's limits; and the notes (one line each) on streams re-encoded or left out and on interlacing."""
@@ -249,8 +257,6 @@ def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: i
         )
     copy, reencode, convert = [], {}, {}
     target = osp.splitext(dst)[1] or container
-    with av.open(os.devnull, "w", format="matroska") as matroska:
-        in_matroska = set(matroska.supported_codecs) if container != "matroska" else set()
     for other in source.others:
         label = f"{source.path}: {other.kind} stream #{other.index} ({other.codec})"
         copyable = other.kind in ("audio", "subtitle") and (not carried or other.codec in carried)
@@ -263,7 +269,8 @@ def plan_output(source: VideoSource, dst: str, settings: VideoSettings, scale: i
             convert[other.index] = text
             notes.append(f"{label} cannot go in a {target} file: its text converted to {text} (styling dropped)")
         else:
-            keep = " (a .mkv output keeps it)" if other.codec in in_matroska or other.kind == "attachment" else ""
+            mkv = container != "matroska" and (other.kind == "attachment" or other.codec in _matroska_codecs())
+            keep = " (a .mkv output keeps it)" if mkv else ""
             notes.append(f"{label} cannot go in a {target} file: left out{keep}")
     return OutputPlan(container, encoding, width, height, tuple(copy), reencode, convert, tuple(notes))
 

@@ -207,14 +207,12 @@ def resolve_encoding(
         options["qp"] = "0"
     elif encoder == "libx265":
         options["x265-params"] = "log-level=error" + (":lossless=1" if lossless else "")
-        if not lossless:
-            options["crf"] = str(settings.crf if settings.crf is not None else codec.crf)
     elif encoder == "libvpx-vp9":
         options.update({"lossless": "1"} if lossless else {"b": "0"})
         options["row-mt"] = "1"
     elif encoder == "ffv1":
         options.update({"level": "3", "slicecrc": "1"})
-    if not lossless and "crf" not in options:
+    if not lossless:
         options["crf"] = str(settings.crf if settings.crf is not None else codec.crf)
     return Encoding(codec, encoder, options, pix_fmt, lossless), notes
 
